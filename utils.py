@@ -1,0 +1,421 @@
+"""Helpers shared by the notebooks of the convolution series.
+
+Read this file next to the notebooks: every function is short on purpose.
+
+Conventions (the same as PyTorch):
+- images are NumPy arrays in NCHW order: (N, C, H, W) = (batch, channels, height, width);
+- filters (weights) are (K, C, kh, kw): K filters, each with C channels of size kh x kw;
+- ``kernel_size``, ``stride``, ``padding`` and ``dilation`` take an int (the same for height
+  and width) or an ``(h, w)`` pair;
+- bad input raises ``ValueError`` with a message that names the parameter and the rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+import torchvision
+from matplotlib.patches import Rectangle
+from PIL import Image
+from torchvision import transforms
+
+IntOrPair = int | tuple[int, int]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SAMPLE_PATH = DATA_DIR / "cifar10_test_first20.npz"
+SAMPLE_SHA256 = "9d1252b7fd56a5a1bda60bc60054630a2ce185f345d8c449d1bec07036111050"
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+CIFAR10_MEAN = (0.5, 0.5, 0.5)
+CIFAR10_STD = (0.5, 0.5, 0.5)
+
+
+# --- Checking arguments ---------------------------------------------------------------------
+
+
+def _as_int(value: object, name: str) -> int:
+    """Return ``value`` if it is a true integer (not a bool, not a float), else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer or a pair of integers, got {value!r}")
+    return int(value)
+
+
+def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
+    """Turn an int or an (h, w) pair into a checked (h, w) pair of ints >= ``minimum``."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or an (h, w) pair, got {value!r}")
+        pair = (_as_int(value[0], name), _as_int(value[1], name))
+    else:
+        pair = (_as_int(value, name),) * 2
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return pair
+
+
+def _output_pair(
+    size: IntOrPair,
+    kernel_size: IntOrPair,
+    stride: IntOrPair,
+    padding: IntOrPair,
+    dilation: IntOrPair,
+) -> tuple[int, int]:
+    """Checked output (height, width) of a convolution; see ``conv_output_size``."""
+    size2 = _pair(size, "size", 1)
+    kernel2 = _pair(kernel_size, "kernel_size", 1)
+    stride2 = _pair(stride, "stride", 1)
+    padding2 = _pair(padding, "padding", 0)
+    dilation2 = _pair(dilation, "dilation", 1)
+    out = []
+    for n, k, s, p, d in zip(size2, kernel2, stride2, padding2, dilation2, strict=True):
+        span = d * (k - 1) + 1  # how many input cells one (dilated) window covers
+        if span > n + 2 * p:
+            raise ValueError(
+                f"kernel_size: the dilated kernel spans dilation*(kernel_size-1)+1 = {span} "
+                f"cells, more than the padded input size+2*padding = {n + 2 * p}"
+            )
+        out.append((n + 2 * p - span) // s + 1)
+    return out[0], out[1]
+
+
+def _check_conv_inputs(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
+    """Check the shapes of an input batch, its filters and their biases."""
+    if x.ndim != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"w must be 4-D (K, C, kh, kw), got shape {w.shape}")
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"w has {w.shape[1]} channels but x has {x.shape[1]}: w.shape[1] must equal x.shape[1]"
+        )
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"b must have shape (K,) = ({w.shape[0]},), one bias per filter, got {b.shape}")
+
+
+# --- Convolution arithmetic -----------------------------------------------------------------
+
+
+def conv_output_size(
+    size: IntOrPair,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> IntOrPair:
+    """Output size of a convolution, with PyTorch's ``nn.Conv2d`` formula.
+
+    ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``
+
+    Every argument is an int or an (h, w) pair. The result is an int when all of them are
+    ints, else an (h_out, w_out) pair. Example: ``conv_output_size(32, 5) == 28``.
+    """
+    out = _output_pair(size, kernel_size, stride, padding, dilation)
+    scalar = not any(isinstance(a, (tuple, list)) for a in (size, kernel_size, stride, padding, dilation))
+    return out[0] if scalar else out
+
+
+def _pad(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
+    """Zero-pad the two spatial axes of x (N, C, H, W) -> (N, C, H + 2*ph, W + 2*pw)."""
+    ph, pw = padding
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def conv2d_naive(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """Convolution by its definition, one output value at a time (slow; for checking).
+
+    Each output value is the sum of (window of the padded input) * (filter), plus the bias.
+
+    x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    b = None if b is None else np.asarray(b)
+    _check_conv_inputs(x, w, b)
+    n_images, _, height, width = x.shape
+    n_filters, _, kh, kw = w.shape
+    h_out, w_out = _output_pair((height, width), (kh, kw), stride, padding, dilation)
+    sh, sw = _pair(stride, "stride", 1)
+    dh, dw = _pair(dilation, "dilation", 1)
+    x_pad = _pad(x, _pair(padding, "padding", 0))
+
+    out = np.zeros((n_images, n_filters, h_out, w_out), dtype=np.result_type(x, w))
+    for n in range(n_images):
+        for k in range(n_filters):
+            for i in range(h_out):
+                for j in range(w_out):
+                    rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)  # kh rows under the filter
+                    cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)  # kw columns
+                    window = x_pad[n, :, rows, cols]  # (C, kh, kw), the same shape as w[k]
+                    out[n, k, i, j] = np.sum(window * w[k])
+            if b is not None:
+                out[n, k] += b[k]
+    return out
+
+
+def im2col(
+    x: np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """Unfold every window of x into one column, in the order of ``torch.nn.functional.unfold``.
+
+    Row ``c*kh*kw + p*kw + q`` holds channel c at kernel offset (p, q); column ``i*W_out + j``
+    holds the window of output position (i, j).
+
+    x (N, C, H, W) -> (N, C*kh*kw, L) with L = H_out * W_out
+    """
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
+    n_images, channels, height, width = x.shape
+    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    h_out, w_out = _output_pair((height, width), (kh, kw), stride, padding, dilation)
+    sh, sw = _pair(stride, "stride", 1)
+    dh, dw = _pair(dilation, "dilation", 1)
+    x_pad = _pad(x, _pair(padding, "padding", 0))
+
+    # One strided slice per kernel offset (p, q) fills one row of every channel at once.
+    cols = np.empty((n_images, channels, kh, kw, h_out, w_out), dtype=x.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p * dh, p * dh + sh * (h_out - 1) + 1, sh)  # h_out rows that offset p meets
+            columns = slice(q * dw, q * dw + sw * (w_out - 1) + 1, sw)  # w_out columns
+            cols[:, :, p, q] = x_pad[:, :, rows, columns]
+    return cols.reshape(n_images, channels * kh * kw, h_out * w_out)
+
+
+def conv2d_im2col(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """Convolution as im2col, then one matrix multiply, then a reshape.
+
+    x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    b = None if b is None else np.asarray(b)
+    _check_conv_inputs(x, w, b)
+    n_filters, _, kh, kw = w.shape
+    h_out, w_out = _output_pair(x.shape[2:], (kh, kw), stride, padding, dilation)
+
+    cols = im2col(x, (kh, kw), stride, padding, dilation)  # (N, C*kh*kw, L)
+    out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (N, C*kh*kw, L) -> (N, K, L)
+    if b is not None:
+        out += b.reshape(1, n_filters, 1)
+    return out.reshape(x.shape[0], n_filters, h_out, w_out)
+
+
+# --- CIFAR-10 ---------------------------------------------------------------------------------
+
+
+def cifar10_transform(normalize: bool = True) -> transforms.Compose:
+    """The seed post's pre-processing: ``ToTensor()``, then optionally ``Normalize``.
+
+    ``ToTensor`` turns a (32, 32, 3) uint8 image into a (3, 32, 32) float tensor in [0, 1];
+    ``Normalize`` with mean 0.5 and std 0.5 maps that to [-1, 1].
+    """
+    steps = [transforms.ToTensor()]
+    if normalize:
+        steps.append(transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD))
+    return transforms.Compose(steps)
+
+
+def unnormalize(
+    image: torch.Tensor,
+    mean: tuple[float, ...] = CIFAR10_MEAN,
+    std: tuple[float, ...] = CIFAR10_STD,
+) -> np.ndarray:
+    """Undo ``Normalize(mean, std)`` and turn a (C, H, W) tensor into an (H, W, C) array.
+
+    The result is clipped to [0, 1], ready for ``plt.imshow``. Pass ``mean=(0, 0, 0)`` and
+    ``std=(1, 1, 1)`` for an image that was never normalised.
+    """
+    if image.ndim != 3:
+        raise ValueError(f"image must be 3-D (C, H, W), got shape {tuple(image.shape)}")
+    mean_t = torch.tensor(mean).view(-1, 1, 1)
+    std_t = torch.tensor(std).view(-1, 1, 1)
+    return (image.detach().cpu() * std_t + mean_t).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+class CIFAR10Sample(torch.utils.data.Dataset):
+    """The first images of the CIFAR-10 test set, bundled in ``data/`` for offline use.
+
+    It behaves like ``torchvision.datasets.CIFAR10``: ``data`` is (N, 32, 32, 3) uint8,
+    ``targets`` a list of labels, ``classes`` the class names, and indexing returns
+    ``(transform(PIL image), label)``.
+    """
+
+    def __init__(self, path: Path = SAMPLE_PATH, transform=None) -> None:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        if digest != SAMPLE_SHA256:
+            raise ValueError(
+                f"{path} is corrupted: its SHA-256 is {digest}, expected {SAMPLE_SHA256}. "
+                "Restore it with `git checkout data/` or rebuild it (see data/README.md)."
+            )
+        with np.load(path, allow_pickle=False) as arrays:
+            self.data = arrays["images"]
+            self.targets = arrays["labels"].tolist()
+        self.classes = list(CIFAR10_CLASSES)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[object, int]:
+        image = Image.fromarray(self.data[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.targets[index]
+
+
+def _reachable(url: str, timeout: float) -> bool:
+    """True if a TCP connection to the host of ``url`` opens within ``timeout`` seconds.
+
+    The name lookup runs in a thread, because ``socket`` gives it no timeout of its own.
+    """
+    host = urlparse(url).hostname
+    result: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result) and result[0]
+
+
+def load_cifar10_test(
+    transform=None,
+    root: Path = DATA_DIR,
+    download: bool = True,
+    timeout: float = 1.5,
+) -> torch.utils.data.Dataset:
+    """The CIFAR-10 test set: the full 10,000 images if possible, else the 20 bundled ones.
+
+    Uses, in this order: the full set already in ``root``; the full set downloaded into
+    ``root`` (if ``download`` and the server answers within ``timeout`` seconds); the first
+    20 test images bundled in ``data/``. Prints one line saying which. ``transform`` is
+    applied to each PIL image, as in ``torchvision.datasets.CIFAR10``.
+    """
+    cifar = torchvision.datasets.CIFAR10
+    try:
+        dataset = cifar(root, train=False, download=False, transform=transform)
+        print(f"Using the full CIFAR-10 test set ({len(dataset)} images) found in {root}.")
+        return dataset
+    except RuntimeError:
+        pass
+    if download and _reachable(cifar.url, timeout):
+        try:
+            dataset = cifar(root, train=False, download=True, transform=transform)
+            print(f"Using the full CIFAR-10 test set ({len(dataset)} images), downloaded to {root}.")
+            return dataset
+        except (OSError, RuntimeError) as error:
+            print(f"Download failed ({error}).")
+    dataset = CIFAR10Sample(transform=transform)
+    print(
+        f"Using the {len(dataset)} CIFAR-10 test images bundled in {SAMPLE_PATH.name} "
+        "(the full set is not on disk and could not be downloaded)."
+    )
+    return dataset
+
+
+# --- Plots and timings ------------------------------------------------------------------------
+
+
+def use_series_style() -> None:
+    """One look for every figure of the series (call it once, at the top of a notebook)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 80, "axes.titleweight": "bold", "image.cmap": "viridis"})
+
+
+def plot_grid(
+    values: np.ndarray,
+    ax: plt.Axes,
+    title: str,
+    fmt: str = ".0f",
+    cmap: str = "Blues",
+    box: tuple[int, int, int, int] | None = None,
+) -> plt.Axes:
+    """Draw a 2-D array (H, W) as a heatmap with every value written in its cell.
+
+    ``box = (top, left, height, width)`` outlines a window, e.g. the one under a filter.
+    Rows and columns are labelled with their indices.
+    """
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (H, W), got shape {values.shape}")
+    sns.heatmap(
+        values,
+        ax=ax,
+        annot=True,
+        fmt=fmt,
+        cmap=cmap,
+        cbar=False,
+        square=True,
+        linewidths=0.5,
+        linecolor="white",
+    )
+    ax.set_title(title)
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    if box is not None:
+        top, left, height, width = box
+        ax.add_patch(Rectangle((left, top), width, height, fill=False, edgecolor="crimson", linewidth=3))
+    return ax
+
+
+def benchmark(functions: dict[str, Callable[[], object]], repeats: int = 5) -> pd.DataFrame:
+    """Time each function of ``functions`` (name -> callable taking no argument).
+
+    Every function runs once to warm up; then ``repeats`` rounds call each function once in
+    turn, so no function is timed only on a cold start. Returns one row per function with the
+    median and the fastest time, in milliseconds.
+    """
+    for function in functions.values():
+        function()
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
+    return pd.DataFrame(rows).set_index("name")
