@@ -1,0 +1,69 @@
+"""The repository itself: pinned environment, clean notebooks, lint, documented commands."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)$")
+
+
+def pins(lines) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if line:
+            match = PIN.match(line)
+            assert match, f"not pinned with ==: {line!r}"
+            found[match[1].lower().replace("_", "-")] = match[2]
+    return found
+
+
+def test_environment_yml_and_requirements_agree():
+    requirements = pins((ROOT / "requirements.txt").read_text().splitlines())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["name"] and env["channels"]
+    deps = env["dependencies"]
+    assert any(str(d).startswith("python=3.11") for d in deps)
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert pins(pip_section) == requirements
+    assert requirements["torch"] == "2.14.1" and requirements["torchvision"] == "0.29.1"
+
+
+def test_constraints_pin_the_requirements_to_the_same_versions():
+    requirements = pins((ROOT / "requirements.txt").read_text().splitlines())
+    constraints = pins((ROOT / "constraints.txt").read_text().splitlines())
+    for name, version in requirements.items():
+        assert constraints.get(name) == version, name
+
+
+def test_committed_notebooks_carry_no_outputs():
+    for path in sorted((ROOT / "notebooks").glob("**/*.ipynb")):
+        nb = json.loads(path.read_text())
+        for index, cell in enumerate(nb["cells"]):
+            assert not cell.get("outputs"), f"{path.name} cell {index} has outputs"
+            assert not cell.get("execution_count"), f"{path.name} cell {index} has an execution count"
+
+
+def test_ruff_check_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make html" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
