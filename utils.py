@@ -419,3 +419,37 @@ def benchmark(functions: dict[str, Callable[[], object]], repeats: int = 5) -> p
             times[name].append((time.perf_counter() - start) * 1e3)
     rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
     return pd.DataFrame(rows).set_index("name")
+
+
+# --- Exercises ---------------------------------------------------------------------------------
+
+
+def check(what: str, got: object, expected: object, atol: float = 0.0) -> None:
+    """Tell a student whether an answer is right: print a tick, or raise ``AssertionError``.
+
+    Arrays and tensors are compared element by element (same shape, values within ``atol``);
+    floats within ``atol``; anything else with ``==``. The message says what was expected
+    and what came, e.g. ``"output height: expected 28, got 27"``.
+    """
+    if isinstance(expected, (np.ndarray, torch.Tensor)):
+        expected = np.asarray(expected.detach() if isinstance(expected, torch.Tensor) else expected)
+        wrong_type = AssertionError(f"{what}: expected an array of shape {expected.shape}, got {got!r}")
+        if got is None or isinstance(got, str):
+            raise wrong_type
+        try:
+            got = np.asarray(got.detach() if isinstance(got, torch.Tensor) else got, dtype=float)
+        except (TypeError, ValueError):
+            raise wrong_type from None
+        if got.shape != expected.shape:
+            raise AssertionError(
+                f"{what}: expected an array of shape {expected.shape}, got shape {got.shape}"
+            )
+        worst = float(np.max(np.abs(got - expected), initial=0.0))
+        if not worst <= atol:
+            raise AssertionError(f"{what}: values differ from the expected ones by up to {worst:.3g}")
+    elif isinstance(expected, float):
+        if not isinstance(got, (int, float, np.number)) or not abs(got - expected) <= atol:
+            raise AssertionError(f"{what}: expected {expected:g}, got {got!r}")
+    elif got != expected:
+        raise AssertionError(f"{what}: expected {expected!r}, got {got!r}")
+    print(f"\N{CHECK MARK} {what}: correct")

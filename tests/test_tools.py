@@ -13,11 +13,21 @@ def write_notebook(path, *sources):
 
 
 def test_execute_runs_every_cell_and_reads_values_back(tmp_path):
-    path = write_notebook(tmp_path / "01_demo.ipynb", "x = [1, 2, 3]", "print(sum(x))")
-    nb, values = execute(path, probes={"total": "sum(x)", "shape": "tuple(x)", "obj": "object"})
-    assert nb.cells[1].outputs[0]["text"] == "6\n"
-    assert values == {"total": 6, "shape": [1, 2, 3], "obj": "<class 'object'>"}
-    assert len(nb.cells) == 2  # the probe cell is not added
+    path = write_notebook(
+        tmp_path / "01_demo.ipynb",
+        "import numpy as np, pandas as pd, torch",
+        "x = [1, 2, 3]\nshape = torch.Size([1, 75, 784])\n_hidden = 1",
+        "a = np.arange(4).reshape(2, 2)\nt = torch.ones(2, requires_grad=True) * 2\nbig = np.zeros(200_000)",
+        "table = pd.DataFrame({'n': [1, 2]}, index=['a', 'b'])\nscalar = np.float32(0.5)\nf = print",
+        "print(sum(x))",
+    )
+    nb, values = execute(path)
+    assert nb.cells[-1].outputs[0]["text"] == "6\n"
+    assert len(nb.cells) == 5  # the snapshot cell is not added
+    assert values["x"] == [1, 2, 3] and values["shape"] == [1, 75, 784]
+    assert values["a"] == [[0, 1], [2, 3]] and values["t"] == [2.0, 2.0] and values["scalar"] == 0.5
+    assert values["table"] == {"columns": ["n"], "index": ["a", "b"], "data": [[1], [2]]}
+    assert "_hidden" not in values and "big" not in values and "f" not in values and "np" not in values
 
 
 def test_execute_names_the_notebook_and_the_cell_that_failed(tmp_path):
@@ -28,8 +38,8 @@ def test_execute_names_the_notebook_and_the_cell_that_failed(tmp_path):
 
 def test_execute_runs_in_the_notebooks_folder(tmp_path):
     (tmp_path / "helper.py").write_text("VALUE = 42\n")
-    path = write_notebook(tmp_path / "03_cwd.ipynb", "import helper")
-    assert execute(path, probes={"v": "helper.VALUE"})[1] == {"v": 42}
+    path = write_notebook(tmp_path / "03_cwd.ipynb", "from helper import VALUE")
+    assert execute(path)[1]["VALUE"] == 42
 
 
 def test_notebook_paths_lists_the_series_in_order(tmp_path):

@@ -228,3 +228,43 @@ def test_every_public_function_has_a_docstring():
     assert len(own) >= 8
     for function in own:
         assert function.__doc__ and len(function.__doc__.strip()) > 20, function.__name__
+
+
+# --- check: the feedback of the exercises -----------------------------------------------------
+
+
+def test_check_prints_a_tick_when_right(capsys):
+    utils.check("output height", 28, 28)
+    utils.check("a float", 0.1 + 0.2, 0.3, atol=1e-12)
+    utils.check("an array", torch.ones(2, 2, requires_grad=True), np.ones((2, 2)))
+    assert capsys.readouterr().out.count("correct") == 3
+
+
+CHECK_FAILURES = {
+    "wrong int": (27, 28, 0.0, r"^output: expected 28, got 27$"),
+    "unanswered": (None, 28, 0.0, r"^output: expected 28, got None$"),
+    "wrong float": (0.5, 0.25, 1e-6, r"^output: expected 0.25, got 0.5$"),
+    "a string for a float": ("0.25", 0.25, 1e-6, r"^output: expected 0.25, got '0.25'$"),
+    "nan for a float": (float("nan"), 0.25, 1e-6, r"expected 0.25, got nan"),
+    "wrong shape": (
+        np.zeros((2, 3)),
+        np.zeros((3, 3)),
+        0.0,
+        r"expected an array of shape \(3, 3\), got shape \(2, 3\)",
+    ),
+    "no array": (None, np.zeros(3), 0.0, r"expected an array of shape \(3,\), got None"),
+    "wrong values": (np.ones(3), np.zeros(3), 0.5, r"values differ from the expected ones by up to 1$"),
+    "nan values": (
+        np.full(3, np.nan),
+        np.zeros(3),
+        0.5,
+        r"values differ from the expected ones by up to nan",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CHECK_FAILURES)
+def test_check_says_what_was_expected_and_what_came(name):
+    got, expected, atol, message = CHECK_FAILURES[name]
+    with pytest.raises(AssertionError, match=message):
+        utils.check("output", got, expected, atol=atol)

@@ -30,35 +30,52 @@ def _failed_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
     return -1, ""
 
 
-def execute(
-    path: Path,
-    probes: dict[str, str] | None = None,
-    timeout: int = 300,
-) -> tuple[nbformat.NotebookNode, dict]:
+# Runs in the kernel after the last cell: every global that JSON can hold, as one JSON line.
+# Tensors and arrays (up to 100,000 values) become nested lists, DataFrames pandas' "split" form.
+_SNAPSHOT = """
+def _snapshot():
+    import json
+    values = {}
+    for name, value in dict(globals()).items():
+        skip = name.startswith("_") or name in ("In", "Out") or callable(value)
+        if skip or type(value).__name__ == "module":
+            continue
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        if hasattr(value, "tolist") and getattr(value, "size", 0) <= 100_000:
+            value = value.tolist()
+        elif hasattr(value, "to_json"):
+            value = json.loads(value.to_json(orient="split", default_handler=str))
+        try:
+            values[name] = json.loads(json.dumps(value))
+        except (TypeError, ValueError):
+            pass
+    return json.dumps(values)
+print(_snapshot())
+"""
+
+
+def execute(path: Path, timeout: int = 300) -> tuple[nbformat.NotebookNode, dict]:
     """Run every cell of the notebook at ``path`` in a fresh kernel, in its own folder.
 
-    ``probes`` maps names to Python expressions evaluated in the kernel after the last cell;
-    their values come back JSON-decoded (anything JSON cannot hold comes back as its repr).
-    The probe cell is not added to the returned notebook. Raises ``NotebookError`` naming the
+    Returns the executed notebook and a snapshot of the kernel's globals at the end (the
+    values JSON can hold; see ``_SNAPSHOT``), so tests can check the notebook's own numbers.
+    The snapshot cell is not added to the notebook. Raises ``NotebookError`` naming the
     notebook and the cell if any cell raises.
     """
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
-    values: dict = {}
     try:
         with client.setup_kernel():
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
-            if probes:
-                items = ", ".join(f"{json.dumps(name)}: ({expr})" for name, expr in probes.items())
-                code = f"print(__import__('json').dumps({{{items}}}, default=repr))"
-                nb.cells.append(nbformat.v4.new_code_cell(code))
-                client.execute_cell(nb.cells[-1], len(nb.cells) - 1, store_history=False)
-                probe = nb.cells.pop()
-                values = json.loads("".join(out.get("text", "") for out in probe.outputs))
+            nb.cells.append(nbformat.v4.new_code_cell(_SNAPSHOT))
+            client.execute_cell(nb.cells[-1], len(nb.cells) - 1, store_history=False)
+            snapshot = nb.cells.pop()
     except CellExecutionError as error:
         index, first_line = _failed_cell(nb)
         raise NotebookError(f"{path.name}, cell {index} ({first_line!r}) raised:\n{error}") from None
+    values = json.loads("".join(out.get("text", "") for out in snapshot.outputs))
     return nb, values
