@@ -2,13 +2,14 @@
 #   make html   execute every notebook and build the static site
 #   make test   the whole test suite
 #   make lab    JupyterLab on the series
+#   make assignment / collect / autograde   grade the series with nbgrader (README: instructors)
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 # nbgrader runs `alembic` from the venv, so its bin/ must be on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: html test lab lint lock clean
+.PHONY: html test lab lint lock clean assignment collect autograde
 
 $(VENV)/installed: requirements.txt constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -33,3 +34,34 @@ lock: $(VENV)/installed
 
 clean:
 	rm -rf build site course .pytest_cache .ruff_cache
+
+# --- Grading with nbgrader (settings in nbgrader_config.py) -----------------------------------
+# make assignment   course/source/$(ASSIGNMENT) from notebooks/, the student release without
+#                   solutions in course/release/$(ASSIGNMENT), and its zip course/$(ASSIGNMENT).zip
+# make collect      unpack the students' archives from course/downloaded/$(ASSIGNMENT)/archive/
+#                   into course/submitted/<student>/$(ASSIGNMENT)/
+# make autograde    grade every submission not graded yet (FORCE=1: all again), write each
+#                   student's feedback HTML to course/feedback/ and the scores to course/grades.csv
+COURSE ?= course
+ASSIGNMENT ?= conv-im2col
+NOTEBOOK_DIR ?= notebooks
+NBGRADER := $(VENV)/bin/nbgrader
+IN_COURSE := --CourseDirectory.root=$(abspath $(COURSE))
+
+assignment: $(VENV)/installed
+	$(PYTHON) tools/course.py $(COURSE)/source/$(ASSIGNMENT) --notebooks $(NOTEBOOK_DIR)
+	$(NBGRADER) generate_assignment $(ASSIGNMENT) --force $(IN_COURSE)
+	rm -f $(COURSE)/$(ASSIGNMENT).zip
+	$(PYTHON) -m zipfile -c $(COURSE)/$(ASSIGNMENT).zip $(COURSE)/release/$(ASSIGNMENT)
+
+collect: $(VENV)/installed
+	$(NBGRADER) zip_collect $(ASSIGNMENT) --force $(IN_COURSE)
+
+# A submission that cannot be graded at all makes nbgrader fail at the end, after grading
+# everyone else: feedback and grades are still written, then make reports the failure.
+autograde: $(VENV)/installed
+	status=0; \
+	$(NBGRADER) autograde $(ASSIGNMENT) $(IN_COURSE) $(if $(FORCE),--force) || status=$$?; \
+	$(NBGRADER) generate_feedback $(ASSIGNMENT) --force $(IN_COURSE) || status=$$?; \
+	$(NBGRADER) export --to $(COURSE)/grades.csv $(IN_COURSE) || status=$$?; \
+	exit $$status

@@ -1,0 +1,59 @@
+"""nbgrader's settings for grading the series as one assignment.
+
+nbgrader reads this file when it runs in the repository root, as `make assignment`,
+`make collect` and `make autograde` do (see the README's instructor section).
+"""
+
+from pathlib import Path
+
+from nbgrader import utils
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+
+c = get_config()  # noqa: F821 (nbgrader provides it)
+
+# The course folder (git-ignored): source/, release/, submitted/, autograded/, feedback/.
+c.CourseDirectory.root = str(Path(__file__).resolve().parent / "course")
+c.CourseDirectory.course_id = "conv-im2col"
+
+# Each cell may run this many seconds when grading; then nbgrader interrupts the kernel, the
+# cell gets a CellTimeoutError (so its exercise scores zero) and grading goes on with the next
+# cell. The slowest cell of the series takes a few seconds; an endless loop never returns.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+# After the reply (or the interrupt), wait this long for the cell's last output. nbgrader's 4 s
+# are too short on a busy machine, and running out fails the student's whole notebook.
+c.Execute.iopub_timeout = 30
+
+# A student who deleted a check cell is still graded on it: nbgrader puts it back.
+c.OverwriteCells.add_missing_cells = True
+
+# `nbgrader zip_collect`: every file or archive in course/downloaded/<assignment>/archive/ is
+# named after the student (`ada.zip`, `ada_convolution.zip` or a folder `ada/`, all for the
+# student "ada"); the series' notebooks are found anywhere inside it, checkpoints excepted.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/extracted/(?P<student_id>[^/_]+)[^/]*/"
+    r"(?:(?!\.ipynb_checkpoints/)[^/]+/)*(?P<file_id>[0-9][0-9]_[^/]+\.ipynb)$"
+)
+
+
+class StderrIsNotAFailure(NbGraderPreprocessor):
+    """Show what a check cell wrote to stderr as ordinary output, so it costs no points.
+
+    nbgrader scores a test cell that wrote anything to stderr as zero, and a warning from
+    torch, NumPy or matplotlib (or a library's log line) goes to stderr. After this step a
+    check cell still scores zero if it raised (an error output), never for a warning; the
+    student still sees the warning in the feedback.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and utils.is_grade(cell):
+            for output in cell.outputs:
+                if output.output_type == "stream" and output.name == "stderr":
+                    output.name = "stdout"
+        return cell, resources
+
+
+_steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrader's own list
+_steps.insert(_steps.index(Execute) + 1, StderrIsNotAFailure)
+c.Autograde.autograde_preprocessors = _steps

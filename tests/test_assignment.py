@@ -1,0 +1,488 @@
+"""The series as an nbgrader assignment: the exercise markup, the release, validation, grading.
+
+`make assignment`, `make collect` and `make autograde` run here on the real series, in a
+temporary course folder. One autograde run grades several students at once: the solutions,
+the blank release, and adversarial submissions that each hold only the notebook they need.
+"""
+
+import copy
+import re
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_output
+from nbgrader.api import Gradebook
+from nbgrader.nbgraderformat import MetadataValidator
+from nbgrader.utils import determine_grade
+from traitlets.config.loader import PyFileConfigLoader
+
+from notebooks import ROOT, notebook_paths
+
+PATHS = notebook_paths()
+IDS = [p.stem for p in PATHS]
+ASSIGNMENT = "conv-im2col"
+SERIES_POINTS = 100
+NOTEBOOK_POINTS = 20
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+STUB = "raise NotImplementedError()"  # what nbgrader leaves in an answer cell
+
+# Building and grading execute the series several times (validate, autograde).
+pytestmark = pytest.mark.timeout(2400)
+
+
+# --- Reading the exercise markup -------------------------------------------------------------
+
+
+def grading(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def kind(cell) -> str | None:
+    """'task', 'answer' or 'check' for the cells of an exercise, else None."""
+    meta = grading(cell)
+    if meta.get("grade"):
+        return "check"
+    if meta.get("solution"):
+        return "answer"
+    if meta.get("locked"):
+        return "task"
+    return None
+
+
+def exercises(nb) -> list[tuple[int, int]]:
+    """Indices (answer, check) of each exercise, in order."""
+    answers = [i for i, c in enumerate(nb.cells) if kind(c) == "answer"]
+    checks = [i for i, c in enumerate(nb.cells) if kind(c) == "check"]
+    return list(zip(answers, checks, strict=True))
+
+
+def check_points(nb) -> dict[str, float]:
+    return {grading(c)["grade_id"]: float(grading(c)["points"]) for c in nb.cells if kind(c) == "check"}
+
+
+def region(source: str, markers: tuple[str, str]) -> list[str]:
+    """The non-blank lines between two marker lines."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if line.strip() in markers:
+            inside = line.strip() == markers[0]
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def without_markers(source: str) -> str:
+    """An answer cell as a student who wrote the solution hands it in."""
+    return "\n".join(line for line in source.splitlines() if line.strip() not in SOLUTION_MARKERS)
+
+
+def read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+# --- The markup in notebooks/ (no execution) ---------------------------------------------------
+
+
+def test_the_series_is_worth_100_points():
+    points = {p.stem: sum(check_points(read(p)).values()) for p in PATHS}
+    assert sum(points.values()) == SERIES_POINTS, f"points per notebook: {points}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_exercises_are_marked_up_for_nbgrader(path):
+    nb = read(path)
+    MetadataValidator().validate_nb(nb)  # nbgrader's own check of the metadata
+    ids = [grading(c)["grade_id"] for c in nb.cells if kind(c)]
+    assert len(ids) == len(set(ids)), f"grade_ids repeat: {ids}"
+    assert sum(check_points(nb).values()) == NOTEBOOK_POINTS
+    assert len(exercises(nb)) >= 2, "at least two graded exercises"
+
+    heading = next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "## Exercises" in c.source
+    )
+    marked = [i for i, c in enumerate(nb.cells) if kind(c)]
+    assert min(marked) > heading, "exercises come after ## Exercises"
+    for answer, check in exercises(nb):
+        task = answer - 1
+        assert kind(nb.cells[task]) == "task" and nb.cells[task].cell_type == "markdown", (
+            f"cell {task}: the task of an exercise is a read-only markdown cell before its answer"
+        )
+        assert check == answer + 1, f"cell {answer}: the check cell follows its answer cell"
+        assert region(nb.cells[answer].source, SOLUTION_MARKERS), (
+            f"cell {answer}: no solution between markers"
+        )
+        visible = nb.cells[check].source.partition(HIDDEN_MARKERS[0])[0]
+        assert "utils.check(" in visible, f"cell {check}: visible checks give feedback through utils.check"
+        assert region(nb.cells[check].source, HIDDEN_MARKERS), f"cell {check}: no hidden test"
+        assert grading(nb.cells[check])["locked"], f"cell {check}: check cells are read-only"
+
+
+# --- nbgrader's settings ------------------------------------------------------------------------
+
+
+def load_config():
+    return PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+
+
+def test_grading_settings_interrupt_endless_cells_and_restore_deleted_ones():
+    config = load_config()  # nbgrader only logs a broken config file and goes on without it
+    assert 0 < config.Execute.timeout <= 120 and config.Execute.interrupt_on_timeout
+    assert config.Execute.iopub_timeout >= 10
+    assert config.OverwriteCells.add_missing_cells
+
+
+def graded_cell(*outputs):
+    cell = nbformat.v4.new_code_cell("utils.check('x', 1, 1)", outputs=list(outputs))
+    cell.metadata.nbgrader = {"grade": True, "solution": False, "locked": True, "points": 5, "grade_id": "c"}
+    return cell
+
+
+def test_stderr_costs_a_check_cell_no_points_but_an_error_still_does():
+    steps = load_config().Autograde.autograde_preprocessors
+    step = next(s for s in steps if s.__name__ == "StderrIsNotAFailure")()
+    warning = new_output("stream", name="stderr", text="UserWarning: something is deprecated\n")
+    tick = new_output("stream", name="stdout", text="\N{CHECK MARK} x: correct\n")
+    cell = graded_cell(copy.deepcopy(warning), tick)
+    assert determine_grade(cell)[0] == 0  # what nbgrader alone would give
+    step.preprocess_cell(cell, {}, 0)
+    assert determine_grade(cell) == (5, 5)
+    assert cell.outputs[0].name == "stdout" and "UserWarning" in cell.outputs[0].text
+
+    error = new_output("error", ename="AssertionError", evalue="x: expected 28, got 27", traceback=[])
+    failed = graded_cell(copy.deepcopy(warning), error)
+    step.preprocess_cell(failed, {}, 0)
+    assert determine_grade(failed)[0] == 0
+
+
+# --- make assignment ----------------------------------------------------------------------------
+
+
+def run(command: list[str], log: Path) -> str:
+    """Run a command in the repository root; fail with the end of its log."""
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log.write_text(result.stdout)
+    assert result.returncode == 0, f"{' '.join(command)} failed (log {log}):\n{result.stdout[-4000:]}"
+    return result.stdout
+
+
+def make(target: str, course: Path) -> str:
+    # -o: use .venv as it is (make test has just set it up).
+    return run(["make", "-o", ".venv/installed", target, f"COURSE={course}"], course.parent / f"{target}.log")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    course = tmp_path_factory.mktemp("grading") / "course"
+    make("assignment", course)
+    return course
+
+
+def source_nb(course: Path, path: Path):
+    return read(course / "source" / ASSIGNMENT / path.name)
+
+
+def release_nb(course: Path, path: Path):
+    return read(course / "release" / ASSIGNMENT / path.name)
+
+
+def test_source_holds_the_series_with_utils_and_data(course):
+    source = course / "source" / ASSIGNMENT
+    assert sorted(p.name for p in source.glob("*.ipynb")) == [p.name for p in PATHS]
+    for path in PATHS:
+        assert (source / path.name).read_bytes() == path.read_bytes()
+    assert (source / "utils.py").read_bytes() == (ROOT / "utils.py").read_bytes()
+    sample = "data/cifar10_test_first20.npz"
+    assert (source / sample).read_bytes() == (ROOT / sample).read_bytes()
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_release_has_no_solution_and_no_hidden_test(course, path):
+    source, release = source_nb(course, path), release_nb(course, path)
+    text = nbformat.writes(release)
+    for marker in SOLUTION_MARKERS + HIDDEN_MARKERS:
+        assert marker not in text
+    assert len(release.cells) == len(source.cells)
+    for index, (ours, theirs) in enumerate(zip(source.cells, release.cells, strict=True)):
+        assert not theirs.get("outputs"), f"cell {index} has outputs"
+        if kind(ours) == "answer":
+            assert STUB in theirs.source
+            for line in region(ours.source, SOLUTION_MARKERS):
+                assert line not in theirs.source, f"cell {index}: solution line {line!r} in the release"
+        elif kind(ours) == "check":
+            hidden = region(ours.source, HIDDEN_MARKERS)
+            assert hidden and not any(line in theirs.source for line in hidden), f"cell {index}: hidden test"
+            assert theirs.source.strip() == ours.source.split(HIDDEN_MARKERS[0])[0].strip()
+            assert theirs.metadata.editable is False and theirs.metadata.deletable is False
+        else:
+            assert theirs.source == ours.source, f"cell {index} changed"
+
+
+def test_the_zip_for_the_course_page_is_the_release(course):
+    release = course / "release" / ASSIGNMENT
+    with zipfile.ZipFile(course / f"{ASSIGNMENT}.zip") as archive:
+        files = {name: archive.read(name) for name in archive.namelist() if not name.endswith("/")}
+    expected = [p for p in release.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert sorted(files) == sorted(f"{ASSIGNMENT}/{p.relative_to(release)}" for p in expected)
+    for path in expected:
+        assert files[f"{ASSIGNMENT}/{path.relative_to(release)}"] == path.read_bytes()
+    for name in [p.name for p in PATHS] + ["utils.py", "README.md", "requirements.txt", "environment.yml"]:
+        assert f"{ASSIGNMENT}/{name}" in files
+    assert f"{ASSIGNMENT}/data/cifar10_test_first20.npz" in files
+
+
+def nbgrader(args: list[str], log: Path) -> str:
+    return run([str(ROOT / ".venv" / "bin" / "nbgrader"), *args], log)
+
+
+def test_source_passes_nbgrader_validate(course):
+    notebooks = [str(course / "source" / ASSIGNMENT / p.name) for p in PATHS]
+    out = nbgrader(["validate", *notebooks], course.parent / "validate-source.log")
+    assert out.count("Success! Your notebook passes all the tests.") == len(PATHS), out[-4000:]
+
+
+def test_release_fails_nbgrader_validate_as_expected(course, tmp_path):
+    copy_ = tmp_path / ASSIGNMENT  # validating runs the notebooks: keep the release itself clean
+    subprocess.run(["cp", "-r", str(course / "release" / ASSIGNMENT), str(copy_)], check=True)
+    out = nbgrader(["validate", "--invert", *[str(copy_ / p.name) for p in PATHS]], tmp_path / "validate.log")
+    assert out.count("Success! The notebook does not pass any tests.") == len(PATHS), out[-4000:]
+
+
+# --- Submissions, collected and autograded --------------------------------------------------------
+
+NOISY_CHECK = '''import logging
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+warnings.simplefilter("always")
+_check = utils.check
+
+
+def noisy_check(*args, **kwargs):
+    """utils.check, after a torch, a NumPy and two matplotlib warnings and a log line."""
+    torch.tensor(torch.ones(1))
+    np.ones(1) / 0
+    plt.figure()
+    plt.legend()
+    plt.close()
+    logging.getLogger("matplotlib").warning("a matplotlib log line")
+    return _check(*args, **kwargs)
+
+
+utils.check = noisy_check
+'''
+
+
+def solved(course: Path, path: Path):
+    """The release with every answer written as in the solutions."""
+    nb, source = release_nb(course, path), source_nb(course, path)
+    for answer, _ in exercises(source):
+        nb.cells[answer].source = without_markers(source.cells[answer].source)
+    return nb
+
+
+def adversarial(course: Path) -> dict[str, tuple[Path, object]]:
+    """student -> (notebook, submission): each breaks the rules in one way, on one notebook."""
+    notebook = [PATHS[i % len(PATHS)] for i in range(5)]
+    subs = {}
+
+    nb = release_nb(course, notebook[0])  # blank answers, both checks edited to pass
+    (_, check1), (_, check2) = exercises(nb)[:2]
+    nb.cells[check1].source = "pass"
+    nb.cells[check1].metadata.nbgrader["points"] = 1000
+    nb.cells[check2].source = "pass"
+    del nb.cells[check2].metadata["nbgrader"]
+    subs["edits-tests"] = (notebook[0], nb)
+
+    nb = solved(course, notebook[1])  # the first answer never returns
+    answer = exercises(nb)[0][0]
+    blank = release_nb(course, notebook[1]).cells[answer].source
+    loop = re.sub(r"(?m)^(\s*)raise NotImplementedError\(\)", r"\1while True:\n\1    pass", blank)
+    assert loop != blank
+    nb.cells[answer].source = loop
+    subs["loops"] = (notebook[1], nb)
+
+    nb = solved(course, notebook[2])  # the first check cell and the second answer cell deleted
+    (_, check1), (answer2, _) = exercises(nb)[:2]
+    del nb.cells[answer2]
+    del nb.cells[check1]
+    subs["deletes-cells"] = (notebook[2], nb)
+
+    nb = solved(course, notebook[3])  # the first answer raises before it defines anything
+    answer = exercises(nb)[0][0]
+    nb.cells[answer].source = 'raise RuntimeError("my answer is broken")\n' + nb.cells[answer].source
+    subs["raises"] = (notebook[3], nb)
+
+    nb = solved(course, notebook[4])  # every check cell warns, through a patched utils.check
+    answer = exercises(nb)[0][0]
+    nb.cells[answer].source = NOISY_CHECK + "\n" + nb.cells[answer].source
+    subs["warns"] = (notebook[4], nb)
+    return subs
+
+
+def write_zip(path: Path, files: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    """Everyone handed in, collected with `make collect`, graded with one `make autograde`."""
+    archive = course / "downloaded" / ASSIGNMENT / "archive"
+    # "solved": a zip of the whole folder, as JupyterLab left it (with a checkpoint).
+    files = {f"{ASSIGNMENT}/{p.name}": nbformat.writes(solved(course, p)) for p in PATHS}
+    checkpoint = f"{ASSIGNMENT}/.ipynb_checkpoints/{PATHS[0].stem}-checkpoint.ipynb"
+    files[checkpoint] = nbformat.writes(release_nb(course, PATHS[0]))
+    write_zip(archive / f"solved_{ASSIGNMENT}.zip", files)
+    # "blank": the untouched release, handed in as a folder of notebooks.
+    (archive / "blank").mkdir(parents=True)
+    for path in PATHS:
+        nbformat.write(release_nb(course, path), archive / "blank" / path.name)
+    make("collect", course)
+
+    subs = adversarial(course)
+    for student, (path, nb) in subs.items():
+        folder = course / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / path.name)
+
+    start = time.monotonic()
+    make("autograde", course)
+    print(f"\nautograde: {len(subs) + 2} students in {time.monotonic() - start:.0f} s")
+    return {student: path for student, (path, _) in subs.items()}
+
+
+def scores(course: Path, student: str, path: Path) -> dict[str, tuple[float, float]]:
+    """grade_id -> (autograded score, max score) of one submitted notebook."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        notebook = gb.find_submission_notebook(path.stem, ASSIGNMENT, student)
+        return {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
+
+
+def autograded(course: Path, student: str, path: Path):
+    return read(course / "autograded" / student / ASSIGNMENT / path.name)
+
+
+def grades_csv(course: Path) -> dict[str, dict[str, str]]:
+    lines = (course / "grades.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    return {row["student_id"]: row for row in rows}
+
+
+def test_collect_takes_each_students_notebooks_from_their_archive(course, graded):
+    for student in ("solved", "blank"):
+        folder = course / "submitted" / student / ASSIGNMENT
+        assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == [p.name for p in PATHS]
+
+
+def test_the_solutions_score_full_marks(course, graded):
+    row = grades_csv(course)["solved"]
+    assert float(row["score"]) == float(row["max_score"]) == NOTEBOOK_POINTS * len(PATHS)
+    for path in PATHS:
+        for grade_id, (score, top) in scores(course, "solved", path).items():
+            assert score == top, f"{path.stem} {grade_id}: {score} of {top}"
+
+
+def test_the_blank_release_scores_zero_on_every_autograded_cell(course, graded):
+    assert float(grades_csv(course)["blank"]["score"]) == 0
+    for path in PATHS:
+        cells = scores(course, "blank", path)
+        assert len(cells) == len(exercises(read(path)))
+        assert all(score == 0 for score, _ in cells.values()), f"{path.stem}: {cells}"
+
+
+def test_every_student_is_graded_and_gets_feedback(course, graded):
+    rows = grades_csv(course)
+    assert sorted(rows) == sorted(["solved", "blank", *graded])
+    for student in rows:
+        assert float(rows[student]["max_score"]) == NOTEBOOK_POINTS * len(PATHS)
+        handed_in = PATHS if student in ("solved", "blank") else [graded[student]]
+        for path in handed_in:
+            html = (course / "feedback" / student / ASSIGNMENT / f"{path.stem}.html").read_text()
+            assert f"/ {NOTEBOOK_POINTS:.1f})" in html  # the notebook's score, e.g. (Score: 14.0 / 20.0)
+    for path in PATHS:
+        blank = (course / "feedback" / "blank" / ASSIGNMENT / f"{path.stem}.html").read_text()
+        assert f"(Score: 0.0 / {NOTEBOOK_POINTS:.1f})" in blank and "NotImplementedError" in blank
+        full = (course / "feedback" / "solved" / ASSIGNMENT / f"{path.stem}.html").read_text()
+        assert f"(Score: {NOTEBOOK_POINTS:.1f} / {NOTEBOOK_POINTS:.1f})" in full and ": correct" in full
+
+
+def test_an_edited_test_cell_is_graded_against_the_original(course, graded):
+    path = graded["edits-tests"]
+    original = read(path)
+    cells = scores(course, "edits-tests", path)
+    assert sum(top for _, top in cells.values()) == NOTEBOOK_POINTS  # not 1000
+    assert all(score == 0 for score, _ in cells.values()), cells
+    ran = autograded(course, "edits-tests", path)
+    for _, check in exercises(original)[:2]:
+        grade_id = grading(original.cells[check])["grade_id"]
+        restored = next(c for c in ran.cells if kind(c) == "check" and grading(c)["grade_id"] == grade_id)
+        assert HIDDEN_MARKERS[0] in restored.source  # the original test, hidden part included
+        assert original.cells[check].source.strip() in restored.source
+
+
+def test_an_endless_loop_loses_that_exercise_by_a_timeout_and_grading_goes_on(course, graded):
+    path = graded["loops"]
+    original = read(path)
+    first, *rest = [grading(original.cells[check])["grade_id"] for _, check in exercises(original)]
+    cells = scores(course, "loops", path)
+    assert cells[first][0] == 0
+    assert all(cells[grade_id][0] == cells[grade_id][1] for grade_id in rest), cells
+    errors = [o for c in autograded(course, "loops", path).cells for o in c.get("outputs", [])]
+    assert any(o.output_type == "error" and o.ename == "CellTimeoutError" for o in errors)
+
+
+def test_a_deleted_cell_or_an_error_costs_only_its_exercise(course, graded):
+    path = graded["deletes-cells"]
+    original = read(path)
+    ids = [grading(original.cells[check])["grade_id"] for _, check in exercises(original)]
+    cells = scores(course, "deletes-cells", path)
+    assert cells[ids[0]] == (cells[ids[0]][1],) * 2  # its check cell was put back and passes
+    assert cells[ids[1]][0] == 0  # its answer is gone
+    assert all(cells[i][0] == cells[i][1] for i in ids[2:])
+
+    path = graded["raises"]
+    original = read(path)
+    ids = [grading(original.cells[check])["grade_id"] for _, check in exercises(original)]
+    cells = scores(course, "raises", path)
+    assert cells[ids[0]][0] == 0
+    assert all(cells[i][0] == cells[i][1] for i in ids[1:]), cells
+
+
+def test_warnings_in_a_check_cell_cost_no_points(course, graded):
+    path = graded["warns"]
+    cells = scores(course, "warns", path)
+    assert all(score == top for score, top in cells.values()), cells
+    for cell in autograded(course, "warns", path).cells:
+        if kind(cell) == "check":
+            streams = [o for o in cell.outputs if o.output_type == "stream"]
+            text = "".join(o.text for o in streams)
+            assert "UserWarning: To copy construct from a tensor" in text  # torch
+            assert "RuntimeWarning: divide by zero" in text  # NumPy
+            assert "No artists with labels found" in text  # matplotlib
+            assert "a matplotlib log line" in text
+            assert all(o.name == "stdout" for o in streams)
+
+
+def test_the_release_runs_every_cell_that_does_not_need_an_answer(course, graded):
+    """The blank submission is the release run with errors allowed (as autograde runs it)."""
+    for path in PATHS:
+        nb = autograded(course, "blank", path)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or kind(cell) == "answer":  # an empty answer may raise
+                continue
+            failed = any(o.output_type == "error" for o in cell.outputs)
+            if kind(cell) == "check":
+                assert failed, f"{path.stem} cell {index}: a check passes with no answer"
+            else:
+                assert cell.execution_count and not failed, f"{path.stem} cell {index} does not run clean"

@@ -1,0 +1,59 @@
+"""Lay out the assignment's source for nbgrader: the series' notebooks and what they need.
+
+    python tools/course.py course/source/conv-im2col [--notebooks notebooks]
+
+Writes the folder anew with every notebook of the series (``notebook_paths``), ``utils.py``
+next to them (the notebooks import it from their own folder), the bundled CIFAR-10 sample,
+the environment files and the students' README. `make assignment` runs it, then
+`nbgrader generate_assignment` strips the solutions into ``course/release/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from notebooks import NOTEBOOK_DIR, ROOT, notebook_paths
+
+# Copied as they are (paths relative to the repository root and to the assignment).
+FILES = (
+    "utils.py",
+    "data/cifar10_test_first20.npz",
+    "requirements.txt",
+    "constraints.txt",
+    "environment.yml",
+)
+STUDENT_README = ROOT / "tools" / "assignment_README.md"
+
+
+def build_source(dest: Path, notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Fill ``dest`` (emptied first) with the assignment's files; return the notebooks copied."""
+    notebooks = notebook_paths(notebook_dir)
+    if not notebooks:
+        raise ValueError(f"notebook_dir: no NN_name.ipynb notebook in {notebook_dir}")
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for path in notebooks:
+        shutil.copy(path, dest / path.name)
+    for name in FILES:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, dest / name)
+    shutil.copy(STUDENT_README, dest / "README.md")
+    return [dest / path.name for path in notebooks]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "dest", type=Path, help="the assignment's source folder, e.g. course/source/conv-im2col"
+    )
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR, help="where the series is")
+    args = parser.parse_args()
+    copied = build_source(args.dest, args.notebooks)
+    print(f"{args.dest}: {len(copied)} notebooks, utils.py and data")
+
+
+if __name__ == "__main__":
+    main()
