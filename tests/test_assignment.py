@@ -159,6 +159,15 @@ def test_stderr_costs_a_check_cell_no_points_but_an_error_still_does():
     assert determine_grade(failed)[0] == 0
 
 
+def test_while_nbgrader_grades_the_cifar10_loader_never_downloads(tmp_path, monkeypatch, capsys):
+    import utils
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # as nbgrader sets it for the kernel
+    monkeypatch.setattr(utils, "_reachable", lambda *a: pytest.fail("must not probe the network"))
+    assert isinstance(utils.load_cifar10_test(root=tmp_path), utils.CIFAR10Sample)
+    assert "nbgrader does not download while it grades" in capsys.readouterr().out
+
+
 # --- make assignment ----------------------------------------------------------------------------
 
 
@@ -391,6 +400,15 @@ def test_the_solutions_score_full_marks(course, graded):
     for path in PATHS:
         for grade_id, (score, top) in scores(course, "solved", path).items():
             assert score == top, f"{path.stem} {grade_id}: {score} of {top}"
+
+
+def test_grading_uses_the_bundled_cifar10_images_for_everyone(course, graded):
+    users = [p for p in PATHS if "load_cifar10_test" in p.read_text()]
+    for path in users:
+        printed = "".join(
+            o.get("text", "") for c in autograded(course, "solved", path).cells for o in c.get("outputs", [])
+        )
+        assert "nbgrader does not download while it grades" in printed, path.stem
 
 
 def test_the_blank_release_scores_zero_on_every_autograded_cell(course, graded):
