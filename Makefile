@@ -32,8 +32,9 @@ lock: $(VENV)/installed
 	{ sed -n '1,3p' constraints.txt; $(PYTHON) -m pip freeze --exclude-editable; } > constraints.new
 	mv constraints.new constraints.txt
 
+# course/ is left alone: it holds the gradebook and the students' work (delete it by hand).
 clean:
-	rm -rf build site course .pytest_cache .ruff_cache
+	rm -rf build site .pytest_cache .ruff_cache
 
 # --- Grading with nbgrader (settings in nbgrader_config.py) -----------------------------------
 # make assignment   course/source/$(ASSIGNMENT) from notebooks/, the student release without
