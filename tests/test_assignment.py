@@ -172,17 +172,15 @@ def test_while_nbgrader_grades_the_cifar10_loader_never_downloads(tmp_path, monk
 # --- make assignment ----------------------------------------------------------------------------
 
 
-def run(command: list[str], log: Path) -> str:
-    """Run a command in the repository root; fail with the end of its log."""
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log.write_text(result.stdout)
-    assert result.returncode == 0, f"{' '.join(command)} failed (log {log}):\n{result.stdout[-4000:]}"
-    return result.stdout
-
-
-def make(target: str, course: Path) -> str:
+def make(target: str, course: Path, succeeds: bool = True) -> str:
+    """Run `make target` on the course folder; check its exit status; return its output."""
     # -o: use .venv as it is (make test has just set it up).
-    return run(["make", "-o", ".venv/installed", target, f"COURSE={course}"], course.parent / f"{target}.log")
+    command = ["make", "-o", ".venv/installed", target, f"COURSE={course}"]
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = course.parent / f"{target}.log"
+    log.write_text(result.stdout)
+    assert (result.returncode == 0) == succeeds, f"make {target}: exit {result.returncode}, see {log}"
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -359,9 +357,16 @@ def graded(course, validating):  # validating: start the validations first, to r
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / path.name)
 
+    # "corrupt": not a notebook at all. nbgrader cannot grade it and says so at the end: make
+    # autograde fails, after grading everyone else and writing the feedback and the grades.
+    corrupt = course / "submitted" / "corrupt" / ASSIGNMENT / PATHS[0].name
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_text('{"cells": [')
+
     start = time.monotonic()
-    make("autograde", course)
-    print(f"\nautograde: {len(subs) + 2} students in {time.monotonic() - start:.0f} s")
+    out = make("autograde", course, succeeds=False)
+    print(f"\nautograde: {len(subs) + 3} students in {time.monotonic() - start:.0f} s")
+    assert "There was an error processing assignment 'conv-im2col' for student 'corrupt'" in out
     return {student: path for student, (path, _) in subs.items()}
 
 
@@ -416,8 +421,9 @@ def test_the_blank_release_scores_zero_on_every_autograded_cell(course, graded):
 
 def test_every_student_is_graded_and_gets_feedback(course, graded):
     rows = grades_csv(course)
-    assert sorted(rows) == sorted(["solved", "blank", *graded])
-    for student in rows:
+    assert sorted(rows) == sorted(["solved", "blank", "corrupt", *graded])
+    assert float(rows["corrupt"]["score"]) == 0  # listed, for the instructor to look at
+    for student in sorted(set(rows) - {"corrupt"}):
         assert float(rows[student]["max_score"]) == NOTEBOOK_POINTS * len(PATHS)
         handed_in = PATHS if student in ("solved", "blank") else [graded[student]]
         for path in handed_in:
