@@ -98,6 +98,7 @@ def test_the_series_is_worth_100_points():
 def test_exercises_are_marked_up_for_nbgrader(path):
     nb = read(path)
     MetadataValidator().validate_nb(nb)  # nbgrader's own check of the metadata
+    assert nb.metadata.kernelspec.name == "python3", "grading runs the notebook's own kernel"
     ids = [grading(c)["grade_id"] for c in nb.cells if kind(c)]
     assert len(ids) == len(set(ids)), f"grade_ids repeat: {ids}"
     assert sum(check_points(nb).values()) == NOTEBOOK_POINTS
