@@ -18,7 +18,8 @@ c.CourseDirectory.course_id = "conv-im2col"
 
 # Each cell may run this many seconds when grading; then nbgrader interrupts the kernel, the
 # cell gets a CellTimeoutError (so its exercise scores zero) and grading goes on with the next
-# cell. The slowest cell of the series takes a few seconds; an endless loop never returns.
+# cell. The slowest cell of the series (its imports) takes about 15 s on a busy 2-core machine;
+# an endless loop never returns.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 # After the reply (or the interrupt), wait this long for the cell's last output. nbgrader's 4 s
