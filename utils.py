@@ -373,26 +373,42 @@ def plot_grid(
     fmt: str = ".0f",
     cmap: str = "Blues",
     box: tuple[int, int, int, int] | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> plt.Axes:
     """Draw a 2-D array (H, W) as a heatmap with every value written in its cell.
 
     ``box = (top, left, height, width)`` outlines a window, e.g. the one under a filter.
+    ``vmin`` and ``vmax`` fix the colour scale, so that several grids (or the frames of an
+    animation) give the same value the same colour; NaN cells are left blank.
     Rows and columns are labelled with their indices.
     """
     values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"values must be 2-D (H, W), got shape {values.shape}")
-    sns.heatmap(
-        values,
-        ax=ax,
-        annot=True,
-        fmt=fmt,
+    n_rows, n_cols = values.shape
+    # Plain matplotlib, not sns.heatmap: seaborn redraws the whole figure for every heatmap,
+    # which makes figures (and animations) of many grids slow.
+    mesh = ax.pcolormesh(
+        np.ma.masked_invalid(values.astype(float)),  # NaN cells stay blank
         cmap=cmap,
-        cbar=False,
-        square=True,
-        linewidths=0.5,
-        linecolor="white",
+        vmin=vmin,
+        vmax=vmax,
+        edgecolors="white",
+        linewidth=0.5,
     )
+    for (row, col), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            red, green, blue, _ = mesh.cmap(mesh.norm(value))
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # white text on dark cells
+            color = "white" if dark else "0.15"
+            ax.text(col + 0.5, row + 0.5, format(value, fmt), ha="center", va="center", color=color)
+    ax.set_aspect("equal")
+    ax.set_xlim(0, n_cols)
+    ax.set_ylim(n_rows, 0)  # row 0 at the top, as in the array
+    ax.set_xticks(np.arange(n_cols) + 0.5, range(n_cols))
+    ax.set_yticks(np.arange(n_rows) + 0.5, range(n_rows))
+    ax.grid(False)
     ax.set_title(title)
     ax.set_xlabel("column")
     ax.set_ylabel("row")
