@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import matplotlib.pyplot as plt
@@ -25,10 +26,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-import torchvision
 from matplotlib.patches import Rectangle
 from PIL import Image
-from torchvision import transforms
+
+if TYPE_CHECKING:
+    from torchvision import transforms
 
 IntOrPair = int | tuple[int, int]
 
@@ -247,6 +249,8 @@ def cifar10_transform(normalize: bool = True) -> transforms.Compose:
     ``ToTensor`` turns a (32, 32, 3) uint8 image into a (3, 32, 32) float tensor in [0, 1];
     ``Normalize`` with mean 0.5 and std 0.5 maps that to [-1, 1].
     """
+    from torchvision import transforms  # here, not at the top: importing torchvision takes seconds
+
     steps = [transforms.ToTensor()]
     if normalize:
         steps.append(transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD))
@@ -335,16 +339,17 @@ def load_cifar10_test(
     20 test images bundled in ``data/``. Prints one line saying which. ``transform`` is
     applied to each PIL image, as in ``torchvision.datasets.CIFAR10``.
     """
-    cifar = torchvision.datasets.CIFAR10
+    from torchvision.datasets import CIFAR10  # here, not at the top: importing torchvision takes seconds
+
     try:
-        dataset = cifar(root, train=False, download=False, transform=transform)
+        dataset = CIFAR10(root, train=False, download=False, transform=transform)
         print(f"Using the full CIFAR-10 test set ({len(dataset)} images) found in {root}.")
         return dataset
     except RuntimeError:
         pass
-    if download and _reachable(cifar.url, timeout):
+    if download and _reachable(CIFAR10.url, timeout):
         try:
-            dataset = cifar(root, train=False, download=True, transform=transform)
+            dataset = CIFAR10(root, train=False, download=True, transform=transform)
             print(f"Using the full CIFAR-10 test set ({len(dataset)} images), downloaded to {root}.")
             return dataset
         except (OSError, RuntimeError) as error:
