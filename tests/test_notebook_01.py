@@ -69,13 +69,17 @@ def test_the_sum_written_out_matches_the_table(executed):
     assert text.rstrip().endswith("= 2")
 
 
-def test_the_animation_has_one_frame_per_output_cell_and_no_static_copy(executed):
+def test_the_animation_has_one_frame_per_output_cell_works_offline_and_no_static_copy(executed):
     nb, _ = executed(STEM)
+    figure = next(c for c in nb.cells if c.cell_type == "code" and "def draw_frame" in c.source)
+    assert figure.outputs == [], "the animation's figure is not shown as a still"
     cell = next(c for c in nb.cells if c.cell_type == "code" and "FuncAnimation(" in c.source)
-    assert len(cell.outputs) == 1, "only the animation, no static figure"
+    assert len(cell.outputs) == 1, "only the animation"
     html = cell.outputs[0]["data"]["text/html"]
     assert len(re.findall(r"frames\[\d+\] = \"data:image/png;base64", html)) == 9
     assert len(html) < 500_000, f"the animation is {len(html) // 1000} kB"
+    assert "https://" not in html and '<i class="fa' not in html, "the player needs nothing from the internet"
+    assert 'title="Play"' in html
 
 
 def test_the_exercise_answers_are_right(executed):
