@@ -414,7 +414,7 @@ def plot_grid(
     ax.set_xticks(np.arange(n_cols) + 0.5, range(n_cols))
     ax.set_yticks(np.arange(n_rows) + 0.5, range(n_rows))
     ax.grid(False)
-    ax.set_title(title)
+    ax.set_title(title, y=1.0)  # a fixed height: matplotlib's automatic one is slow to work out
     ax.set_xlabel("column")
     ax.set_ylabel("row")
     if box is not None:
