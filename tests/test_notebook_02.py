@@ -16,11 +16,23 @@ def conv2d_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int | str
         return "error"
 
 
-def cells_never_read(n: int, k: int, s: int, p: int, d: int) -> int:
-    """Cells of the padded row after the end of the last window, by listing the windows."""
+def windows(n: int, k: int, s: int, p: int, d: int) -> list[list[int]]:
+    """The padded cells under the taps of every window position, by sliding it along."""
     span = d * (k - 1) + 1
-    last_start = list(range(0, n + 2 * p - span + 1, s))[-1]
-    return n + 2 * p - (last_start + span)
+    found, start = [], 0
+    while start + span <= n + 2 * p:
+        found.append([start + d * t for t in range(k)])
+        start += s
+    return found
+
+
+def cells_after_the_last_window(n: int, k: int, s: int, p: int, d: int) -> int:
+    return n + 2 * p - 1 - windows(n, k, s, p, d)[-1][-1]
+
+
+def input_cells_never_read(n: int, k: int, s: int, p: int, d: int) -> list[int]:
+    read = {cell for window in windows(n, k, s, p, d) for cell in window}
+    return [cell for cell in range(n) if cell + p not in read]
 
 
 def printed(nb, snippet: str) -> str:
@@ -56,10 +68,12 @@ def test_the_cases_table_matches_nn_conv2d_and_the_windows(executed):
         expected = conv2d_size(n, k, s, p, d)
         assert row["formula"] == row["nn.Conv2d"] == expected, name
         if expected != "error":
-            assert row["cells never read"] == cells_never_read(n, k, s, p, d), name
+            assert len(windows(n, k, s, p, d)) == expected, name
+            assert row["cells the floor drops"] == cells_after_the_last_window(n, k, s, p, d), name
+            assert row["input cells never read"] == input_cells_never_read(n, k, s, p, d), name
     kinds = " ".join(table["index"])
     assert "same" in kinds and "dilation" in kinds and "does not fit" in kinds
-    assert any(row["cells never read"] not in (0, "-") for row in rows), "a case where the floor drops cells"
+    assert [6] in [row["input cells never read"] for row in rows], "stride 2 on 7 cells skips cell 6"
 
 
 def test_the_kernel_that_does_not_fit_prints_the_utils_error(executed):
