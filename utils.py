@@ -240,6 +240,58 @@ def conv2d_im2col(
     return out.reshape(x.shape[0], n_filters, h_out, w_out)
 
 
+# --- The backward pass ------------------------------------------------------------------------
+
+
+def col2im(
+    cols: np.ndarray,
+    input_size: IntOrPair,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """Fold columns back into an image, adding where windows overlap: the adjoint of ``im2col``.
+
+    Every value of column ``i*W_out + j`` goes back to the input pixel that ``im2col`` read it
+    from and is *added* there, so a pixel covered by several windows gets the sum of all its
+    copies (and a pixel no window covers gets 0). The same as
+    ``torch.nn.functional.fold(cols, output_size=input_size, ...)``.
+
+    cols (N, C*kh*kw, L) -> (N, C, H, W), with (H, W) = input_size and L = H_out * W_out
+    """
+    cols = np.asarray(cols)
+    if cols.ndim != 3:
+        raise ValueError(f"cols must be 3-D (N, C*kh*kw, L), got shape {cols.shape}")
+    height, width = _pair(input_size, "input_size", 1)
+    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    h_out, w_out = _output_pair((height, width), (kh, kw), stride, padding, dilation)
+    sh, sw = _pair(stride, "stride", 1)
+    dh, dw = _pair(dilation, "dilation", 1)
+    ph, pw = _pair(padding, "padding", 0)
+    n_images, n_rows, length = cols.shape
+    if n_rows == 0 or n_rows % (kh * kw) != 0:
+        raise ValueError(
+            f"cols.shape[1] must be C*kh*kw, a positive multiple of kh*kw = {kh * kw}, got {n_rows}"
+        )
+    if length != h_out * w_out:
+        raise ValueError(
+            f"cols.shape[2] must be L = H_out*W_out = {h_out}*{w_out} = {h_out * w_out} for "
+            f"input_size {(height, width)} and this kernel, stride, padding, dilation; got {length}"
+        )
+    channels = n_rows // (kh * kw)
+
+    # One strided add per kernel offset (p, q), the mirror image of im2col's strided slice.
+    cols = cols.reshape(n_images, channels, kh, kw, h_out, w_out)
+    x_pad = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p * dh, p * dh + sh * (h_out - 1) + 1, sh)  # h_out rows that offset p meets
+            columns = slice(q * dw, q * dw + sw * (w_out - 1) + 1, sw)  # w_out columns
+            x_pad[:, :, rows, columns] += cols[:, :, p, q]  # add, do not copy: windows overlap
+    return x_pad[:, :, ph : ph + height, pw : pw + width]  # the padding was never part of x
+
+
 # --- CIFAR-10 ---------------------------------------------------------------------------------
 
 
