@@ -16,6 +16,8 @@ import nbformat
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 from build_site import MARKERS, SITE_DIR, SiteError, build_site
 from notebooks import ROOT, notebook_paths
@@ -87,8 +89,6 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         yield chromium
@@ -173,8 +173,8 @@ def visit(browser, page_path: Path, screenshot: Path) -> Visit:
             "() => [...document.querySelectorAll('.animation img')].every(i => i.complete && i.naturalWidth)",
             timeout=10_000,
         )
-    except Exception:  # noqa: BLE001 - the counts below then say which animation did not start
-        pass
+    except PlaywrightTimeout:
+        pass  # the counts below then say which animation did not start
     page.evaluate("() => document.fonts.ready.then(() => true)")
     result.shown = page.evaluate(COLLECT)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -493,6 +493,24 @@ def test_a_page_that_would_load_from_the_internet_is_refused(tmp_path):
 
 def test_a_notebook_without_its_title_cell_is_refused(tmp_path):
     path = tmp_path / "01_untitled.ipynb"
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("Some prose without a title.")])
-    with pytest.raises(SiteError, match=r"01_untitled.ipynb, cell 0: the index needs .* '# NN · Title'"):
-        build_site([(path, nb)], tmp_path / "site")
+    for first in (
+        "Some prose without a title.",
+        "# 01 · Goals only\n\nAfter this notebook you will be able to:",
+    ):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(first)])
+        with pytest.raises(SiteError, match=r"01_untitled.ipynb, cell 0: the index needs .* '# NN · Title'"):
+            build_site([(path, nb)], tmp_path / "site")
+
+
+def test_the_description_is_the_sentence_under_the_title(tmp_path):
+    path = tmp_path / "01_described.ipynb"
+    first = (
+        "# 01 · Described\nWhere this one sits,\nover two lines.\n\nAfter this notebook you will be able to:"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(first)])
+    build_site([(path, nb)], tmp_path / "site")
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert (
+        '<a href="01_described.html">01 · Described</a></strong>: Where this one sits, over two lines.'
+        in index
+    )

@@ -120,22 +120,19 @@ def without_solution(source: str, code: bool) -> str:
 def describe(path: Path, nb: nbformat.NotebookNode) -> tuple[str, str]:
     """Title and one-line description, from the notebook's first cell (see CONTRIBUTING.md).
 
-    The first cell is markdown: ``# NN · Title``, a blank line, then one sentence on where the
-    notebook sits in the series: that paragraph is the description.
+    The first cell is markdown: ``# NN · Title``, then one sentence on where the notebook sits
+    in the series (the description), then the goals.
     """
     first = nb.cells[0] if nb.cells else None
-    lines = first.source.strip().splitlines() if first and first.cell_type == "markdown" else []
-    paragraph = []
-    for line in lines[2:] if lines and lines[0].startswith("# ") and len(lines) > 2 else []:
-        if not line.strip():
-            break
-        paragraph.append(line.strip())
-    if not paragraph:
+    text = first.source.strip() if first is not None and first.cell_type == "markdown" else ""
+    heading, _, rest = text.partition("\n")
+    paragraph = " ".join(rest.strip().split("\n\n")[0].split())
+    if not heading.startswith("# ") or not paragraph or paragraph.lower().startswith("after this notebook"):
         raise SiteError(
-            f"{path.name}, cell 0: the index needs a first markdown cell '# NN · Title', a blank "
-            "line and a one-sentence description (CONTRIBUTING.md)"
+            f"{path.name}, cell 0: the index needs a first markdown cell '# NN · Title' followed by "
+            "one sentence on where the notebook sits in the series (CONTRIBUTING.md)"
         )
-    return lines[0][2:].strip(), " ".join(paragraph)
+    return heading[2:].strip(), paragraph
 
 
 def prepare(path: Path, nb: nbformat.NotebookNode, solutions: bool) -> Page:
