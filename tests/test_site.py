@@ -19,7 +19,7 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from build_site import MARKERS, SITE_DIR, SiteError, build_site
+from build_site import HIDDEN_NOTE, MARKERS, SITE_DIR, SiteError, build_site
 from notebooks import ROOT, notebook_paths
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -408,6 +408,7 @@ def test_markers_and_hidden_tests_stay_off_the_site_but_solutions_show(sample):
     page = (out / "01_everything.html").read_text(encoding="utf-8")
     assert not [marker for marker in MARKERS if marker in page]
     assert "square(-4)" not in page  # the hidden test
+    assert HIDDEN_NOTE.split(": ")[1] in page  # what explains the lines the hidden test prints
     assert "visible check passed" in page and "square" in page and 'x</span> <span class="o">*</span>' in page
 
 

@@ -43,6 +43,7 @@ REMOTE_LOAD = re.compile(
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 MARKERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)
+HIDDEN_NOTE = "# (more checks here, hidden: they run when the exercise is graded)"
 
 
 class SiteError(RuntimeError):
@@ -83,17 +84,18 @@ def refuse_errors_and_warnings(path: Path, nb: nbformat.NotebookNode) -> None:
 
 
 def public_source(source: str) -> str:
-    """The cell as the site shows it: hidden tests removed, solution markers dropped.
+    """The cell as the site shows it: solution markers dropped, hidden tests replaced by a note.
 
-    Hidden tests are for grading: nbgrader's release removes them from the students' copy too,
-    and publishing them would tell students exactly what the grader checks. They still ran
-    (the page's outputs come from the full notebook), so the site only shows solutions that
-    pass them.
+    Hidden tests are the grader's: nbgrader's release leaves them out of the students' copy
+    too, and publishing them would tell students exactly what the grader checks, for this
+    year's exercises and the next. They still ran (the page's outputs come from the full
+    notebook), so every solution shown passes them; the note explains the lines they print.
     """
     lines, hidden = [], False
     for line in source.splitlines():
         if BEGIN_HIDDEN in line:
             hidden = True
+            lines.append(line[: len(line) - len(line.lstrip())] + HIDDEN_NOTE)
         elif END_HIDDEN in line:
             hidden = False
         elif not hidden and BEGIN_SOLUTION not in line and END_SOLUTION not in line:
