@@ -16,7 +16,7 @@ $(VENV)/installed: requirements.txt constraints.txt
 	touch $@
 
 html: $(VENV)/installed
-	$(PYTHON) tools/run_notebooks.py
+	$(PYTHON) tools/build_site.py
 
 test: $(VENV)/installed
 	$(PYTHON) -m pytest
