@@ -27,6 +27,7 @@ import seaborn as sns
 import torch
 import torchvision
 from matplotlib.patches import Rectangle
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 from torchvision import transforms
 
@@ -136,9 +137,18 @@ def conv_output_size(
 
 
 def _pad(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
-    """Zero-pad the two spatial axes of x (N, C, H, W) -> (N, C, H + 2*ph, W + 2*pw)."""
+    """Zero-pad the two spatial axes of x (N, C, H, W) -> (N, C, H + 2*ph, W + 2*pw).
+
+    The same as ``np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))``, with less overhead: an
+    array of zeros with x copied into its middle. Without padding, x itself comes back.
+    """
     ph, pw = padding
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    if ph == pw == 0:
+        return x
+    n_images, channels, height, width = x.shape
+    x_pad = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
+    x_pad[:, :, ph : ph + height, pw : pw + width] = x
+    return x_pad
 
 
 def conv2d_naive(
@@ -179,6 +189,33 @@ def conv2d_naive(
     return out
 
 
+def _windows(
+    x: np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair,
+    padding: IntOrPair,
+    dilation: IntOrPair,
+) -> np.ndarray:
+    """Every window of x as a read-only view, nothing copied but the padding.
+
+    ``windows[n, c, i, j, p, q]`` is the input cell that the filter weight ``w[:, c, p, q]``
+    meets at output position (i, j) of image n. ``sliding_window_view`` gives every window
+    of the dilated span; slicing keeps every stride-th window and every dilation-th cell.
+
+    x (N, C, H, W) -> (N, C, H_out, W_out, kh, kw)
+    """
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
+    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    _output_pair(x.shape[2:], (kh, kw), stride, padding, dilation)  # checks every argument
+    sh, sw = _pair(stride, "stride", 1)
+    dh, dw = _pair(dilation, "dilation", 1)
+    x_pad = _pad(x, _pair(padding, "padding", 0))
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    return sliding_window_view(x_pad, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
 def im2col(
     x: np.ndarray,
     kernel_size: IntOrPair,
@@ -193,24 +230,31 @@ def im2col(
 
     x (N, C, H, W) -> (N, C*kh*kw, L) with L = H_out * W_out
     """
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
-    n_images, channels, height, width = x.shape
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
-    h_out, w_out = _output_pair((height, width), (kh, kw), stride, padding, dilation)
-    sh, sw = _pair(stride, "stride", 1)
-    dh, dw = _pair(dilation, "dilation", 1)
-    x_pad = _pad(x, _pair(padding, "padding", 0))
-
-    # One strided slice per kernel offset (p, q) fills one row of every channel at once.
-    cols = np.empty((n_images, channels, kh, kw, h_out, w_out), dtype=x.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            rows = slice(p * dh, p * dh + sh * (h_out - 1) + 1, sh)  # h_out rows that offset p meets
-            columns = slice(q * dw, q * dw + sw * (w_out - 1) + 1, sw)  # w_out columns
-            cols[:, :, p, q] = x_pad[:, :, rows, columns]
+    windows = _windows(x, kernel_size, stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    n_images, channels, h_out, w_out, kh, kw = windows.shape
+    # The one copy: kernel offsets (p, q) before positions (i, j), as unfold orders them.
+    cols = windows.transpose(0, 1, 4, 5, 2, 3).copy()  # (N, C, kh, kw, H_out, W_out)
     return cols.reshape(n_images, channels * kh * kw, h_out * w_out)
+
+
+def _im2col_batch_last(
+    x: np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """The columns of ``im2col`` with the images side by side: one (C*kh*kw, N*L) matrix.
+
+    Column ``n*L + l`` is column l of image n in ``im2col(x)``: the same numbers, with the
+    batch axis moved last, so that a single matrix multiply covers the whole batch.
+
+    x (N, C, H, W) -> (C*kh*kw, N*L) with L = H_out * W_out
+    """
+    windows = _windows(x, kernel_size, stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    n_images, channels, h_out, w_out, kh, kw = windows.shape
+    cols = windows.transpose(1, 4, 5, 0, 2, 3).copy()  # (C, kh, kw, N, H_out, W_out)
+    return cols.reshape(channels * kh * kw, n_images * h_out * w_out)
 
 
 def conv2d_im2col(
@@ -223,19 +267,71 @@ def conv2d_im2col(
 ) -> np.ndarray:
     """Convolution as im2col, then one matrix multiply, then a reshape.
 
+    The columns of all N images sit side by side in one (C*kh*kw, N*L) matrix (see
+    ``_im2col_batch_last``), so ONE matrix multiply by the (K, C*kh*kw) filter matrix
+    computes every output value: one large BLAS call that keeps all cores busy, rather than
+    N small ones. Its (K, N*L) result is reshaped and transposed into (N, K, H_out, W_out).
+    Memory: the column matrix plus the output, nothing hidden.
+
     x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
     x, w = np.asarray(x), np.asarray(w)
     b = None if b is None else np.asarray(b)
     _check_conv_inputs(x, w, b)
+    # One dtype for both: a float32 @ float64 multiply would first copy the columns to float64.
+    dtype = np.result_type(x, w)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    n_images = x.shape[0]
     n_filters, _, kh, kw = w.shape
     h_out, w_out = _output_pair(x.shape[2:], (kh, kw), stride, padding, dilation)
 
-    cols = im2col(x, (kh, kw), stride, padding, dilation)  # (N, C*kh*kw, L)
-    out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (N, C*kh*kw, L) -> (N, K, L)
+    cols = _im2col_batch_last(x, (kh, kw), stride, padding, dilation)  # (C*kh*kw, N*L)
+    out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (C*kh*kw, N*L) -> (K, N*L)
+    del cols  # freed before the copy below, so the peak stays columns + output
     if b is not None:
-        out += b.reshape(1, n_filters, 1)
-    return out.reshape(x.shape[0], n_filters, h_out, w_out)
+        out += b.reshape(n_filters, 1)
+    out = out.reshape(n_filters, n_images, h_out, w_out)
+    return out.transpose(1, 0, 2, 3).copy()  # (K, N, ...) -> (N, K, H_out, W_out), in NCHW order
+
+
+def conv2d_per_offset(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """Convolution as a sum of kh*kw small matrix multiplies, one per kernel offset (p, q).
+
+    For each offset, the input cells that the weights w[:, :, p, q] meet form a (C, N*L)
+    matrix (images side by side, as in ``conv2d_im2col``), and the (K, C) matrix
+    w[:, :, p, q] turns it into a (K, N*L) term of the output. The sum of the kh*kw terms
+    is the convolution, without the column matrix that is kh*kw times the size of x:
+    memory stays near x plus twice the output, at the price of kh*kw thinner multiplies.
+
+    x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    b = None if b is None else np.asarray(b)
+    _check_conv_inputs(x, w, b)
+    dtype = np.result_type(x, w)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    n_images, channels = x.shape[:2]
+    n_filters, _, kh, kw = w.shape
+    windows = _windows(x, (kh, kw), stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    h_out, w_out = windows.shape[2:4]
+
+    out = np.zeros((n_filters, n_images * h_out * w_out), dtype=dtype)
+    for p in range(kh):
+        for q in range(kw):
+            # The cells under w[:, :, p, q]; the reshape copies them (the size of x).
+            cells = windows[:, :, :, :, p, q].transpose(1, 0, 2, 3).reshape(channels, -1)  # (C, N*L)
+            out += w[:, :, p, q] @ cells  # (K, C) @ (C, N*L) -> (K, N*L)
+    if b is not None:
+        out += b.reshape(n_filters, 1)
+    out = out.reshape(n_filters, n_images, h_out, w_out)
+    return out.transpose(1, 0, 2, 3).copy()  # (K, N, ...) -> (N, K, H_out, W_out), in NCHW order
 
 
 # --- CIFAR-10 ---------------------------------------------------------------------------------
