@@ -498,21 +498,28 @@ def plot_grid(
     return ax
 
 
-def benchmark(functions: dict[str, Callable[[], object]], repeats: int = 5) -> pd.DataFrame:
+def benchmark(functions: dict[str, Callable[[], object]], repeats: int = 5, number: int = 1) -> pd.DataFrame:
     """Time each function of ``functions`` (name -> callable taking no argument).
 
-    Every function runs once to warm up; then ``repeats`` rounds call each function once in
-    turn, so no function is timed only on a cold start. Returns one row per function with the
-    median and the fastest time, in milliseconds.
+    Every function runs once to warm up; then ``repeats`` rounds call each function
+    ``number`` times in a row, in turn. The functions alternate in blocks, so none is timed
+    only on a cold start and a slow spell of a shared machine hits them all alike; ``number``
+    > 1 keeps a block long enough for very fast functions. Returns one row per function with
+    the median and the fastest time of one call (a block's mean), in milliseconds.
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"number must be an integer >= 1, got {number!r}")
     for function in functions.values():
         function()
     times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
             start = time.perf_counter()
-            function()
-            times[name].append((time.perf_counter() - start) * 1e3)
+            for _ in range(number):
+                function()
+            times[name].append((time.perf_counter() - start) / number * 1e3)
     rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
     return pd.DataFrame(rows).set_index("name")
 

@@ -205,3 +205,30 @@ def test_mixed_dtypes_do_not_copy_the_columns_twice():
     peak = peak_extra_bytes(lambda: utils.conv2d_im2col(x, w.astype(np.float64), padding=1))
     # float64 columns and output, plus x converted to float64; never float32 and float64 columns.
     assert peak <= 1.25 * 2 * (COLS + OUT), (peak, 2 * (COLS + OUT))
+
+
+# --- benchmark ----------------------------------------------------------------------------------
+
+
+def test_benchmark_calls_each_function_number_times_per_round():
+    calls = {"a": 0, "b": 0}
+    order = []
+
+    def count(name):
+        calls[name] += 1
+        order.append(name)
+
+    table = utils.benchmark({"a": lambda: count("a"), "b": lambda: count("b")}, repeats=2, number=3)
+    assert calls == {"a": 7, "b": 7}  # one warm-up call, then 3 per round
+    assert "".join(order) == "ab" + "aaabbb" * 2  # alternating blocks
+    assert list(table.columns) == ["median_ms", "min_ms"]
+    assert (table["min_ms"] <= table["median_ms"]).all()
+
+
+BAD_COUNTS = [("repeats", 0), ("number", 0), ("number", 1.5), ("repeats", True)]
+
+
+@pytest.mark.parametrize("argument, value", BAD_COUNTS)
+def test_benchmark_rejects_bad_counts(argument, value):
+    with pytest.raises(ValueError, match=f"{argument} must be an integer >= 1"):
+        utils.benchmark({"a": lambda: None}, **{argument: value})
