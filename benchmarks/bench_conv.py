@@ -1,6 +1,6 @@
 """How fast, and how lean, are the series' convolutions next to PyTorch's ``F.conv2d``?
 
-    python benchmarks/bench_conv.py           # the full run (`make bench`), under a minute
+    python benchmarks/bench_conv.py           # the full run (`make bench`), a minute or two
     python benchmarks/bench_conv.py --quick   # seconds, small batches: the test suite runs this
 
 It prints one table (implementation, case, median and min ms per call, GFLOP/s, time as a
