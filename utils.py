@@ -257,6 +257,16 @@ def _im2col_batch_last(
     return cols.reshape(channels * kh * kw, n_images * h_out * w_out)
 
 
+def _to_nchw(out: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """Put a batch-last result in NCHW order and add the biases, in one pass over the output.
+
+    out (K, N, H_out, W_out), b (K,) -> a new C-contiguous (N, K, H_out, W_out) array
+    """
+    bias = np.zeros(out.shape[0], out.dtype) if b is None else b.astype(out.dtype, copy=False)
+    # order="C": the sum is written in NCHW order, not in the order of the transposed view.
+    return np.add(out.transpose(1, 0, 2, 3), bias.reshape(1, -1, 1, 1), order="C")
+
+
 def conv2d_im2col(
     x: np.ndarray,
     w: np.ndarray,
@@ -270,8 +280,8 @@ def conv2d_im2col(
     The columns of all N images sit side by side in one (C*kh*kw, N*L) matrix (see
     ``_im2col_batch_last``), so ONE matrix multiply by the (K, C*kh*kw) filter matrix
     computes every output value: one large BLAS call that keeps all cores busy, rather than
-    N small ones. Its (K, N*L) result is reshaped and transposed into (N, K, H_out, W_out).
-    Memory: the column matrix plus the output, nothing hidden.
+    N small ones. Its (K, N*L) result is reshaped, then copied into (N, K, H_out, W_out)
+    order with the biases added on the way. Memory: the column matrix plus the output.
 
     x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
@@ -287,11 +297,8 @@ def conv2d_im2col(
 
     cols = _im2col_batch_last(x, (kh, kw), stride, padding, dilation)  # (C*kh*kw, N*L)
     out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (C*kh*kw, N*L) -> (K, N*L)
-    del cols  # freed before the copy below, so the peak stays columns + output
-    if b is not None:
-        out += b.reshape(n_filters, 1)
-    out = out.reshape(n_filters, n_images, h_out, w_out)
-    return out.transpose(1, 0, 2, 3).copy()  # (K, N, ...) -> (N, K, H_out, W_out), in NCHW order
+    del cols  # freed before the output is copied below, so the peak stays columns + output
+    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b)
 
 
 def conv2d_per_offset(
@@ -328,10 +335,7 @@ def conv2d_per_offset(
             # The cells under w[:, :, p, q]; the reshape copies them (the size of x).
             cells = windows[:, :, :, :, p, q].transpose(1, 0, 2, 3).reshape(channels, -1)  # (C, N*L)
             out += w[:, :, p, q] @ cells  # (K, C) @ (C, N*L) -> (K, N*L)
-    if b is not None:
-        out += b.reshape(n_filters, 1)
-    out = out.reshape(n_filters, n_images, h_out, w_out)
-    return out.transpose(1, 0, 2, 3).copy()  # (K, N, ...) -> (N, K, H_out, W_out), in NCHW order
+    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b)
 
 
 # --- CIFAR-10 ---------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_conv2d_per_offset_never_builds_the_columns():
     x, w, b = moderate_inputs()
     peak = peak_extra_bytes(lambda: utils.conv2d_per_offset(x, w, b, padding=1))
     # At most: the padded input, the output, one term of it and the cells of one offset.
-    assert OUT <= peak <= 1.05 * (X_PAD + 2 * OUT + CELLS), peak
+    assert OUT <= peak <= 1.1 * (X_PAD + 2 * OUT + CELLS), peak
     assert peak < 0.6 * COLS
 
 
