@@ -502,19 +502,28 @@ def plot_grid(
     return ax
 
 
-def benchmark(functions: dict[str, Callable[[], object]], repeats: int = 5, number: int = 1) -> pd.DataFrame:
+def benchmark(
+    functions: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    number: int = 1,
+    baseline: str | None = None,
+) -> pd.DataFrame:
     """Time each function of ``functions`` (name -> callable taking no argument).
 
     Every function runs once to warm up; then ``repeats`` rounds call each function
     ``number`` times in a row, in turn. The functions alternate in blocks, so none is timed
     only on a cold start and a slow spell of a shared machine hits them all alike; ``number``
     > 1 keeps a block long enough for very fast functions. Returns one row per function with
-    the median and the fastest time of one call (a block's mean), in milliseconds.
+    the median and the fastest time of one call (a block's mean), in milliseconds. With
+    ``baseline`` (one of the names), a ``ratio`` column adds the median over the rounds of
+    each function's time divided by the baseline's time in the same round.
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise ValueError(f"number must be an integer >= 1, got {number!r}")
+    if baseline is not None and baseline not in functions:
+        raise ValueError(f"baseline must be one of the names {list(functions)}, got {baseline!r}")
     for function in functions.values():
         function()
     times: dict[str, list[float]] = {name: [] for name in functions}
@@ -525,7 +534,11 @@ def benchmark(functions: dict[str, Callable[[], object]], repeats: int = 5, numb
                 function()
             times[name].append((time.perf_counter() - start) / number * 1e3)
     rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
-    return pd.DataFrame(rows).set_index("name")
+    table = pd.DataFrame(rows).set_index("name")
+    if baseline is not None:
+        # Round by round, so that a slow spell of the machine cancels out of the ratio.
+        table["ratio"] = [np.median(np.divide(t, times[baseline])) for t in times.values()]
+    return table
 
 
 # --- Exercises ---------------------------------------------------------------------------------

@@ -36,6 +36,17 @@ def test_the_table_has_every_implementation_on_every_case(quick_run):
     expected.add(("utils.conv2d_naive", "a"))  # the loops only on the tiny case
     assert pairs == expected
     assert len(table) == len(expected)
+    assert list(table.columns) == [
+        "implementation",
+        "case",
+        "median_ms",
+        "min_ms",
+        "gflop_s",
+        "x_conv2d",
+        "x_conv2d_min",
+        "peak_MB",
+        "cols_out_MB",
+    ]
 
 
 def test_the_numbers_are_sane(quick_run):

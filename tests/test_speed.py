@@ -232,3 +232,13 @@ BAD_COUNTS = [("repeats", 0), ("number", 0), ("number", 1.5), ("repeats", True)]
 def test_benchmark_rejects_bad_counts(argument, value):
     with pytest.raises(ValueError, match=f"{argument} must be an integer >= 1"):
         utils.benchmark({"a": lambda: None}, **{argument: value})
+
+
+def test_benchmark_ratio_to_a_baseline_is_taken_round_by_round():
+    functions = {"fast": lambda: None, "sum": lambda: sum(range(20_000))}
+    table = utils.benchmark(functions, repeats=5, baseline="sum")
+    assert list(table.columns) == ["median_ms", "min_ms", "ratio"]
+    assert table.loc["sum", "ratio"] == 1.0
+    assert 0 < table.loc["fast", "ratio"] < 1
+    with pytest.raises(ValueError, match=r"baseline must be one of the names \['a'\], got 'b'"):
+        utils.benchmark({"a": lambda: None}, baseline="b")
