@@ -2,13 +2,14 @@
 #   make html   execute every notebook and build the static site
 #   make test   the whole test suite
 #   make lab    JupyterLab on the series
+#   make bench  time the convolutions against F.conv2d (table, targets, build/bench/*.png)
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 # nbgrader runs `alembic` from the venv, so its bin/ must be on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: html test lab lint lock clean
+.PHONY: html test lab bench lint lock clean
 
 $(VENV)/installed: requirements.txt constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -23,6 +24,9 @@ test: $(VENV)/installed
 
 lab: $(VENV)/installed
 	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(VENV)/installed
+	$(PYTHON) benchmarks/bench_conv.py
 
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -27,6 +27,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.patches import Rectangle
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 if TYPE_CHECKING:
@@ -138,9 +139,18 @@ def conv_output_size(
 
 
 def _pad(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
-    """Zero-pad the two spatial axes of x (N, C, H, W) -> (N, C, H + 2*ph, W + 2*pw)."""
+    """Zero-pad the two spatial axes of x (N, C, H, W) -> (N, C, H + 2*ph, W + 2*pw).
+
+    The same as ``np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))``, with less overhead: an
+    array of zeros with x copied into its middle. Without padding, x itself comes back.
+    """
     ph, pw = padding
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    if ph == pw == 0:
+        return x
+    n_images, channels, height, width = x.shape
+    x_pad = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
+    x_pad[:, :, ph : ph + height, pw : pw + width] = x
+    return x_pad
 
 
 def conv2d_naive(
@@ -181,6 +191,33 @@ def conv2d_naive(
     return out
 
 
+def _windows(
+    x: np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair,
+    padding: IntOrPair,
+    dilation: IntOrPair,
+) -> np.ndarray:
+    """Every window of x as a read-only view, nothing copied but the padding.
+
+    ``windows[n, c, i, j, p, q]`` is the input cell that the filter weight ``w[:, c, p, q]``
+    meets at output position (i, j) of image n. ``sliding_window_view`` gives every window
+    of the dilated span; slicing keeps every stride-th window and every dilation-th cell.
+
+    x (N, C, H, W) -> (N, C, H_out, W_out, kh, kw)
+    """
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
+    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    _output_pair(x.shape[2:], (kh, kw), stride, padding, dilation)  # checks every argument
+    sh, sw = _pair(stride, "stride", 1)
+    dh, dw = _pair(dilation, "dilation", 1)
+    x_pad = _pad(x, _pair(padding, "padding", 0))
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    return sliding_window_view(x_pad, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
 def im2col(
     x: np.ndarray,
     kernel_size: IntOrPair,
@@ -195,24 +232,41 @@ def im2col(
 
     x (N, C, H, W) -> (N, C*kh*kw, L) with L = H_out * W_out
     """
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
-    n_images, channels, height, width = x.shape
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
-    h_out, w_out = _output_pair((height, width), (kh, kw), stride, padding, dilation)
-    sh, sw = _pair(stride, "stride", 1)
-    dh, dw = _pair(dilation, "dilation", 1)
-    x_pad = _pad(x, _pair(padding, "padding", 0))
-
-    # One strided slice per kernel offset (p, q) fills one row of every channel at once.
-    cols = np.empty((n_images, channels, kh, kw, h_out, w_out), dtype=x.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            rows = slice(p * dh, p * dh + sh * (h_out - 1) + 1, sh)  # h_out rows that offset p meets
-            columns = slice(q * dw, q * dw + sw * (w_out - 1) + 1, sw)  # w_out columns
-            cols[:, :, p, q] = x_pad[:, :, rows, columns]
+    windows = _windows(x, kernel_size, stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    n_images, channels, h_out, w_out, kh, kw = windows.shape
+    # The one copy: kernel offsets (p, q) before positions (i, j), as unfold orders them.
+    cols = windows.transpose(0, 1, 4, 5, 2, 3).copy()  # (N, C, kh, kw, H_out, W_out)
     return cols.reshape(n_images, channels * kh * kw, h_out * w_out)
+
+
+def _im2col_batch_last(
+    x: np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """The columns of ``im2col`` with the images side by side: one (C*kh*kw, N*L) matrix.
+
+    Column ``n*L + l`` is column l of image n in ``im2col(x)``: the same numbers, with the
+    batch axis moved last, so that a single matrix multiply covers the whole batch.
+
+    x (N, C, H, W) -> (C*kh*kw, N*L) with L = H_out * W_out
+    """
+    windows = _windows(x, kernel_size, stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    n_images, channels, h_out, w_out, kh, kw = windows.shape
+    cols = windows.transpose(1, 4, 5, 0, 2, 3).copy()  # (C, kh, kw, N, H_out, W_out)
+    return cols.reshape(channels * kh * kw, n_images * h_out * w_out)
+
+
+def _to_nchw(out: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """Put a batch-last result in NCHW order and add the biases, in one pass over the output.
+
+    out (K, N, H_out, W_out), b (K,) -> a new C-contiguous (N, K, H_out, W_out) array
+    """
+    bias = np.zeros(out.shape[0], out.dtype) if b is None else b.astype(out.dtype, copy=False)
+    # order="C": the sum is written in NCHW order, not in the order of the transposed view.
+    return np.add(out.transpose(1, 0, 2, 3), bias.reshape(1, -1, 1, 1), order="C")
 
 
 def conv2d_im2col(
@@ -225,19 +279,65 @@ def conv2d_im2col(
 ) -> np.ndarray:
     """Convolution as im2col, then one matrix multiply, then a reshape.
 
+    The columns of all N images sit side by side in one (C*kh*kw, N*L) matrix (see
+    ``_im2col_batch_last``), so ONE matrix multiply by the (K, C*kh*kw) filter matrix
+    computes every output value: one large BLAS call that keeps all cores busy, rather than
+    N small ones. Its (K, N*L) result is reshaped, then copied into (N, K, H_out, W_out)
+    order with the biases added on the way. Memory: the column matrix plus the output.
+
     x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
     x, w = np.asarray(x), np.asarray(w)
     b = None if b is None else np.asarray(b)
     _check_conv_inputs(x, w, b)
+    # One dtype for both: a float32 @ float64 multiply would first copy the columns to float64.
+    dtype = np.result_type(x, w)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    n_images = x.shape[0]
     n_filters, _, kh, kw = w.shape
     h_out, w_out = _output_pair(x.shape[2:], (kh, kw), stride, padding, dilation)
 
-    cols = im2col(x, (kh, kw), stride, padding, dilation)  # (N, C*kh*kw, L)
-    out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (N, C*kh*kw, L) -> (N, K, L)
-    if b is not None:
-        out += b.reshape(1, n_filters, 1)
-    return out.reshape(x.shape[0], n_filters, h_out, w_out)
+    cols = _im2col_batch_last(x, (kh, kw), stride, padding, dilation)  # (C*kh*kw, N*L)
+    out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (C*kh*kw, N*L) -> (K, N*L)
+    del cols  # freed before the output is copied below, so the peak stays columns + output
+    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b)
+
+
+def conv2d_per_offset(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """Convolution as a sum of kh*kw small matrix multiplies, one per kernel offset (p, q).
+
+    For each offset, the input cells that the weights w[:, :, p, q] meet form a (C, N*L)
+    matrix (images side by side, as in ``conv2d_im2col``), and the (K, C) matrix
+    w[:, :, p, q] turns it into a (K, N*L) term of the output. The sum of the kh*kw terms
+    is the convolution, without the column matrix that is kh*kw times the size of x:
+    memory stays near x plus twice the output, at the price of kh*kw thinner multiplies.
+
+    x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    b = None if b is None else np.asarray(b)
+    _check_conv_inputs(x, w, b)
+    dtype = np.result_type(x, w)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    n_images, channels = x.shape[:2]
+    n_filters, _, kh, kw = w.shape
+    windows = _windows(x, (kh, kw), stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    h_out, w_out = windows.shape[2:4]
+
+    out = np.zeros((n_filters, n_images * h_out * w_out), dtype=dtype)
+    for p in range(kh):
+        for q in range(kw):
+            # The cells under w[:, :, p, q]; the reshape copies them (the size of x).
+            cells = windows[:, :, :, :, p, q].transpose(1, 0, 2, 3).reshape(channels, -1)  # (C, N*L)
+            out += w[:, :, p, q] @ cells  # (K, C) @ (C, N*L) -> (K, N*L)
+    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b)
 
 
 # --- The backward pass ------------------------------------------------------------------------
@@ -475,23 +575,43 @@ def plot_grid(
     return ax
 
 
-def benchmark(functions: dict[str, Callable[[], object]], repeats: int = 5) -> pd.DataFrame:
+def benchmark(
+    functions: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    number: int = 1,
+    baseline: str | None = None,
+) -> pd.DataFrame:
     """Time each function of ``functions`` (name -> callable taking no argument).
 
-    Every function runs once to warm up; then ``repeats`` rounds call each function once in
-    turn, so no function is timed only on a cold start. Returns one row per function with the
-    median and the fastest time, in milliseconds.
+    Every function runs once to warm up; then ``repeats`` rounds call each function
+    ``number`` times in a row, in turn. The functions alternate in blocks, so none is timed
+    only on a cold start and a slow spell of a shared machine hits them all alike; ``number``
+    > 1 keeps a block long enough for very fast functions. Returns one row per function with
+    the median and the fastest time of one call (a block's mean), in milliseconds. With
+    ``baseline`` (one of the names), a ``ratio`` column adds the median over the rounds of
+    each function's time divided by the baseline's time in the same round.
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"number must be an integer >= 1, got {number!r}")
+    if baseline is not None and baseline not in functions:
+        raise ValueError(f"baseline must be one of the names {list(functions)}, got {baseline!r}")
     for function in functions.values():
         function()
     times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
             start = time.perf_counter()
-            function()
-            times[name].append((time.perf_counter() - start) * 1e3)
+            for _ in range(number):
+                function()
+            times[name].append((time.perf_counter() - start) / number * 1e3)
     rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
-    return pd.DataFrame(rows).set_index("name")
+    table = pd.DataFrame(rows).set_index("name")
+    if baseline is not None:
+        # Round by round, so that a slow spell of the machine cancels out of the ratio.
+        table["ratio"] = [np.median(np.divide(t, times[baseline])) for t in times.values()]
+    return table
 
 
 # --- Exercises ---------------------------------------------------------------------------------
