@@ -2,6 +2,7 @@
 #   make html   execute every notebook and build the static site
 #   make test   the whole test suite
 #   make lab    JupyterLab on the series
+#   make bench  time the convolutions against F.conv2d (table, targets, build/bench/*.png)
 #   make assignment / collect / autograde   grade the series with nbgrader (README: instructors)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -9,7 +10,7 @@ PYTHON := $(VENV)/bin/python
 # nbgrader runs `alembic` from the venv, so its bin/ must be on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: html test lab lint lock clean assignment collect autograde
+.PHONY: html test lab bench lint lock clean assignment collect autograde
 
 $(VENV)/installed: requirements.txt constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -17,13 +18,16 @@ $(VENV)/installed: requirements.txt constraints.txt
 	touch $@
 
 html: $(VENV)/installed
-	$(PYTHON) tools/run_notebooks.py
+	$(PYTHON) tools/build_site.py
 
 test: $(VENV)/installed
 	$(PYTHON) -m pytest
 
 lab: $(VENV)/installed
 	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(VENV)/installed
+	$(PYTHON) benchmarks/bench_conv.py
 
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

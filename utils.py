@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import matplotlib.pyplot as plt
@@ -26,10 +27,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-import torchvision
 from matplotlib.patches import Rectangle
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
-from torchvision import transforms
+
+if TYPE_CHECKING:
+    from torchvision import transforms
 
 IntOrPair = int | tuple[int, int]
 
@@ -137,9 +140,18 @@ def conv_output_size(
 
 
 def _pad(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
-    """Zero-pad the two spatial axes of x (N, C, H, W) -> (N, C, H + 2*ph, W + 2*pw)."""
+    """Zero-pad the two spatial axes of x (N, C, H, W) -> (N, C, H + 2*ph, W + 2*pw).
+
+    The same as ``np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))``, with less overhead: an
+    array of zeros with x copied into its middle. Without padding, x itself comes back.
+    """
     ph, pw = padding
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    if ph == pw == 0:
+        return x
+    n_images, channels, height, width = x.shape
+    x_pad = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
+    x_pad[:, :, ph : ph + height, pw : pw + width] = x
+    return x_pad
 
 
 def conv2d_naive(
@@ -180,6 +192,33 @@ def conv2d_naive(
     return out
 
 
+def _windows(
+    x: np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair,
+    padding: IntOrPair,
+    dilation: IntOrPair,
+) -> np.ndarray:
+    """Every window of x as a read-only view, nothing copied but the padding.
+
+    ``windows[n, c, i, j, p, q]`` is the input cell that the filter weight ``w[:, c, p, q]``
+    meets at output position (i, j) of image n. ``sliding_window_view`` gives every window
+    of the dilated span; slicing keeps every stride-th window and every dilation-th cell.
+
+    x (N, C, H, W) -> (N, C, H_out, W_out, kh, kw)
+    """
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
+    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    _output_pair(x.shape[2:], (kh, kw), stride, padding, dilation)  # checks every argument
+    sh, sw = _pair(stride, "stride", 1)
+    dh, dw = _pair(dilation, "dilation", 1)
+    x_pad = _pad(x, _pair(padding, "padding", 0))
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    return sliding_window_view(x_pad, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
 def im2col(
     x: np.ndarray,
     kernel_size: IntOrPair,
@@ -194,24 +233,41 @@ def im2col(
 
     x (N, C, H, W) -> (N, C*kh*kw, L) with L = H_out * W_out
     """
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
-    n_images, channels, height, width = x.shape
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
-    h_out, w_out = _output_pair((height, width), (kh, kw), stride, padding, dilation)
-    sh, sw = _pair(stride, "stride", 1)
-    dh, dw = _pair(dilation, "dilation", 1)
-    x_pad = _pad(x, _pair(padding, "padding", 0))
-
-    # One strided slice per kernel offset (p, q) fills one row of every channel at once.
-    cols = np.empty((n_images, channels, kh, kw, h_out, w_out), dtype=x.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            rows = slice(p * dh, p * dh + sh * (h_out - 1) + 1, sh)  # h_out rows that offset p meets
-            columns = slice(q * dw, q * dw + sw * (w_out - 1) + 1, sw)  # w_out columns
-            cols[:, :, p, q] = x_pad[:, :, rows, columns]
+    windows = _windows(x, kernel_size, stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    n_images, channels, h_out, w_out, kh, kw = windows.shape
+    # The one copy: kernel offsets (p, q) before positions (i, j), as unfold orders them.
+    cols = windows.transpose(0, 1, 4, 5, 2, 3).copy()  # (N, C, kh, kw, H_out, W_out)
     return cols.reshape(n_images, channels * kh * kw, h_out * w_out)
+
+
+def _im2col_batch_last(
+    x: np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """The columns of ``im2col`` with the images side by side: one (C*kh*kw, N*L) matrix.
+
+    Column ``n*L + l`` is column l of image n in ``im2col(x)``: the same numbers, with the
+    batch axis moved last, so that a single matrix multiply covers the whole batch.
+
+    x (N, C, H, W) -> (C*kh*kw, N*L) with L = H_out * W_out
+    """
+    windows = _windows(x, kernel_size, stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    n_images, channels, h_out, w_out, kh, kw = windows.shape
+    cols = windows.transpose(1, 4, 5, 0, 2, 3).copy()  # (C, kh, kw, N, H_out, W_out)
+    return cols.reshape(channels * kh * kw, n_images * h_out * w_out)
+
+
+def _to_nchw(out: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """Put a batch-last result in NCHW order and add the biases, in one pass over the output.
+
+    out (K, N, H_out, W_out), b (K,) -> a new C-contiguous (N, K, H_out, W_out) array
+    """
+    bias = np.zeros(out.shape[0], out.dtype) if b is None else b.astype(out.dtype, copy=False)
+    # order="C": the sum is written in NCHW order, not in the order of the transposed view.
+    return np.add(out.transpose(1, 0, 2, 3), bias.reshape(1, -1, 1, 1), order="C")
 
 
 def conv2d_im2col(
@@ -224,19 +280,117 @@ def conv2d_im2col(
 ) -> np.ndarray:
     """Convolution as im2col, then one matrix multiply, then a reshape.
 
+    The columns of all N images sit side by side in one (C*kh*kw, N*L) matrix (see
+    ``_im2col_batch_last``), so ONE matrix multiply by the (K, C*kh*kw) filter matrix
+    computes every output value: one large BLAS call that keeps all cores busy, rather than
+    N small ones. Its (K, N*L) result is reshaped, then copied into (N, K, H_out, W_out)
+    order with the biases added on the way. Memory: the column matrix plus the output.
+
     x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
     x, w = np.asarray(x), np.asarray(w)
     b = None if b is None else np.asarray(b)
     _check_conv_inputs(x, w, b)
+    # One dtype for both: a float32 @ float64 multiply would first copy the columns to float64.
+    dtype = np.result_type(x, w)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    n_images = x.shape[0]
     n_filters, _, kh, kw = w.shape
     h_out, w_out = _output_pair(x.shape[2:], (kh, kw), stride, padding, dilation)
 
-    cols = im2col(x, (kh, kw), stride, padding, dilation)  # (N, C*kh*kw, L)
-    out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (N, C*kh*kw, L) -> (N, K, L)
-    if b is not None:
-        out += b.reshape(1, n_filters, 1)
-    return out.reshape(x.shape[0], n_filters, h_out, w_out)
+    cols = _im2col_batch_last(x, (kh, kw), stride, padding, dilation)  # (C*kh*kw, N*L)
+    out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (C*kh*kw, N*L) -> (K, N*L)
+    del cols  # freed before the output is copied below, so the peak stays columns + output
+    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b)
+
+
+def conv2d_per_offset(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """Convolution as a sum of kh*kw small matrix multiplies, one per kernel offset (p, q).
+
+    For each offset, the input cells that the weights w[:, :, p, q] meet form a (C, N*L)
+    matrix (images side by side, as in ``conv2d_im2col``), and the (K, C) matrix
+    w[:, :, p, q] turns it into a (K, N*L) term of the output. The sum of the kh*kw terms
+    is the convolution, without the column matrix that is kh*kw times the size of x:
+    memory stays near x plus twice the output, at the price of kh*kw thinner multiplies.
+
+    x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    b = None if b is None else np.asarray(b)
+    _check_conv_inputs(x, w, b)
+    dtype = np.result_type(x, w)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    n_images, channels = x.shape[:2]
+    n_filters, _, kh, kw = w.shape
+    windows = _windows(x, (kh, kw), stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    h_out, w_out = windows.shape[2:4]
+
+    out = np.zeros((n_filters, n_images * h_out * w_out), dtype=dtype)
+    for p in range(kh):
+        for q in range(kw):
+            # The cells under w[:, :, p, q]; the reshape copies them (the size of x).
+            cells = windows[:, :, :, :, p, q].transpose(1, 0, 2, 3).reshape(channels, -1)  # (C, N*L)
+            out += w[:, :, p, q] @ cells  # (K, C) @ (C, N*L) -> (K, N*L)
+    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b)
+
+
+# --- The backward pass ------------------------------------------------------------------------
+
+
+def col2im(
+    cols: np.ndarray,
+    input_size: IntOrPair,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """Fold columns back into an image, adding where windows overlap: the adjoint of ``im2col``.
+
+    Every value of column ``i*W_out + j`` goes back to the input pixel that ``im2col`` read it
+    from and is *added* there, so a pixel covered by several windows gets the sum of all its
+    copies (and a pixel no window covers gets 0). The same as
+    ``torch.nn.functional.fold(cols, output_size=input_size, ...)``.
+
+    cols (N, C*kh*kw, L) -> (N, C, H, W), with (H, W) = input_size and L = H_out * W_out
+    """
+    cols = np.asarray(cols)
+    if cols.ndim != 3:
+        raise ValueError(f"cols must be 3-D (N, C*kh*kw, L), got shape {cols.shape}")
+    height, width = _pair(input_size, "input_size", 1)
+    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    h_out, w_out = _output_pair((height, width), (kh, kw), stride, padding, dilation)
+    sh, sw = _pair(stride, "stride", 1)
+    dh, dw = _pair(dilation, "dilation", 1)
+    ph, pw = _pair(padding, "padding", 0)
+    n_images, n_rows, length = cols.shape
+    if n_rows == 0 or n_rows % (kh * kw) != 0:
+        raise ValueError(
+            f"cols.shape[1] must be C*kh*kw, a positive multiple of kh*kw = {kh * kw}, got {n_rows}"
+        )
+    if length != h_out * w_out:
+        raise ValueError(
+            f"cols.shape[2] must be L = H_out*W_out = {h_out}*{w_out} = {h_out * w_out} for "
+            f"input_size {(height, width)} and this kernel, stride, padding, dilation; got {length}"
+        )
+    channels = n_rows // (kh * kw)
+
+    # One strided add per kernel offset (p, q), the mirror image of im2col's strided slice.
+    cols = cols.reshape(n_images, channels, kh, kw, h_out, w_out)
+    x_pad = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p * dh, p * dh + sh * (h_out - 1) + 1, sh)  # h_out rows that offset p meets
+            columns = slice(q * dw, q * dw + sw * (w_out - 1) + 1, sw)  # w_out columns
+            x_pad[:, :, rows, columns] += cols[:, :, p, q]  # add, do not copy: windows overlap
+    return x_pad[:, :, ph : ph + height, pw : pw + width]  # the padding was never part of x
 
 
 # --- CIFAR-10 ---------------------------------------------------------------------------------
@@ -248,6 +402,8 @@ def cifar10_transform(normalize: bool = True) -> transforms.Compose:
     ``ToTensor`` turns a (32, 32, 3) uint8 image into a (3, 32, 32) float tensor in [0, 1];
     ``Normalize`` with mean 0.5 and std 0.5 maps that to [-1, 1].
     """
+    from torchvision import transforms  # here, not at the top: importing torchvision takes seconds
+
     steps = [transforms.ToTensor()]
     if normalize:
         steps.append(transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD))
@@ -339,17 +495,18 @@ def load_cifar10_test(
     While nbgrader grades (it sets ``NBGRADER_EXECUTION``) nothing is downloaded: every
     submission is graded on the same images, without a 160 MB download per student.
     """
-    cifar = torchvision.datasets.CIFAR10
+    from torchvision.datasets import CIFAR10  # here, not at the top: importing torchvision takes seconds
+
     grading = bool(os.environ.get("NBGRADER_EXECUTION"))
     try:
-        dataset = cifar(root, train=False, download=False, transform=transform)
+        dataset = CIFAR10(root, train=False, download=False, transform=transform)
         print(f"Using the full CIFAR-10 test set ({len(dataset)} images) found in {root}.")
         return dataset
     except RuntimeError:
         pass
-    if download and not grading and _reachable(cifar.url, timeout):
+    if download and not grading and _reachable(CIFAR10.url, timeout):
         try:
-            dataset = cifar(root, train=False, download=True, transform=transform)
+            dataset = CIFAR10(root, train=False, download=True, transform=transform)
             print(f"Using the full CIFAR-10 test set ({len(dataset)} images), downloaded to {root}.")
             return dataset
         except (OSError, RuntimeError) as error:
@@ -379,27 +536,43 @@ def plot_grid(
     fmt: str = ".0f",
     cmap: str = "Blues",
     box: tuple[int, int, int, int] | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> plt.Axes:
     """Draw a 2-D array (H, W) as a heatmap with every value written in its cell.
 
     ``box = (top, left, height, width)`` outlines a window, e.g. the one under a filter.
+    ``vmin`` and ``vmax`` fix the colour scale, so that several grids (or the frames of an
+    animation) give the same value the same colour; NaN cells are left blank.
     Rows and columns are labelled with their indices.
     """
     values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"values must be 2-D (H, W), got shape {values.shape}")
-    sns.heatmap(
-        values,
-        ax=ax,
-        annot=True,
-        fmt=fmt,
+    n_rows, n_cols = values.shape
+    # Plain matplotlib, not sns.heatmap: seaborn redraws the whole figure for every heatmap,
+    # which makes figures (and animations) of many grids slow.
+    mesh = ax.pcolormesh(
+        np.ma.masked_invalid(values.astype(float)),  # NaN cells stay blank
         cmap=cmap,
-        cbar=False,
-        square=True,
-        linewidths=0.5,
-        linecolor="white",
+        vmin=vmin,
+        vmax=vmax,
+        edgecolors="white",
+        linewidth=0.5,
     )
-    ax.set_title(title)
+    for (row, col), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            red, green, blue, _ = mesh.cmap(mesh.norm(value))
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # white text on dark cells
+            color = "white" if dark else "0.15"
+            ax.text(col + 0.5, row + 0.5, format(value, fmt), ha="center", va="center", color=color)
+    ax.set_aspect("equal")
+    ax.set_xlim(0, n_cols)
+    ax.set_ylim(n_rows, 0)  # row 0 at the top, as in the array
+    ax.set_xticks(np.arange(n_cols) + 0.5, range(n_cols))
+    ax.set_yticks(np.arange(n_rows) + 0.5, range(n_rows))
+    ax.grid(False)
+    ax.set_title(title, y=1.0)  # a fixed height: matplotlib's automatic one is slow to work out
     ax.set_xlabel("column")
     ax.set_ylabel("row")
     if box is not None:
@@ -408,23 +581,43 @@ def plot_grid(
     return ax
 
 
-def benchmark(functions: dict[str, Callable[[], object]], repeats: int = 5) -> pd.DataFrame:
+def benchmark(
+    functions: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    number: int = 1,
+    baseline: str | None = None,
+) -> pd.DataFrame:
     """Time each function of ``functions`` (name -> callable taking no argument).
 
-    Every function runs once to warm up; then ``repeats`` rounds call each function once in
-    turn, so no function is timed only on a cold start. Returns one row per function with the
-    median and the fastest time, in milliseconds.
+    Every function runs once to warm up; then ``repeats`` rounds call each function
+    ``number`` times in a row, in turn. The functions alternate in blocks, so none is timed
+    only on a cold start and a slow spell of a shared machine hits them all alike; ``number``
+    > 1 keeps a block long enough for very fast functions. Returns one row per function with
+    the median and the fastest time of one call (a block's mean), in milliseconds. With
+    ``baseline`` (one of the names), a ``ratio`` column adds the median over the rounds of
+    each function's time divided by the baseline's time in the same round.
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"number must be an integer >= 1, got {number!r}")
+    if baseline is not None and baseline not in functions:
+        raise ValueError(f"baseline must be one of the names {list(functions)}, got {baseline!r}")
     for function in functions.values():
         function()
     times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
             start = time.perf_counter()
-            function()
-            times[name].append((time.perf_counter() - start) * 1e3)
+            for _ in range(number):
+                function()
+            times[name].append((time.perf_counter() - start) / number * 1e3)
     rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
-    return pd.DataFrame(rows).set_index("name")
+    table = pd.DataFrame(rows).set_index("name")
+    if baseline is not None:
+        # Round by round, so that a slow spell of the machine cancels out of the ratio.
+        table["ratio"] = [np.median(np.divide(t, times[baseline])) for t in times.values()]
+    return table
 
 
 # --- Exercises ---------------------------------------------------------------------------------

@@ -200,6 +200,20 @@ def test_plot_grid_writes_every_value_and_outlines_the_box():
     plt.close(fig)
 
 
+def test_plot_grid_fixes_the_colour_scale_and_leaves_nan_cells_blank():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    utils.plot_grid(np.array([[0.0, np.nan], [2.0, 1.0]]), ax, "with a gap", vmin=-1, vmax=3)
+    assert [t.get_text() for t in ax.texts] == ["0", "2", "1"]
+    assert ax.collections[0].get_clim() == (-1, 3)
+    assert ax.get_ylim() == (2, 0), "row 0 is drawn at the top"
+    plt.close(fig)
+
+
 def test_benchmark_times_every_function_in_milliseconds():
     calls = {"a": 0, "b": 0}
 

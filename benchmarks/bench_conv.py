@@ -1,0 +1,253 @@
+"""How fast, and how lean, are the series' convolutions next to PyTorch's ``F.conv2d``?
+
+    python benchmarks/bench_conv.py           # the full run (`make bench`), a minute or two
+    python benchmarks/bench_conv.py --quick   # seconds, small batches: the test suite runs this
+
+It prints one table (implementation, case, median and min ms per call, GFLOP/s, time as a
+multiple of F.conv2d's, peak extra memory), then whether ``utils.conv2d_im2col`` meets its
+targets on cases b and c: at most 3x the time of F.conv2d, at most 1.25x the memory of its
+column matrix plus its output. The table (CSV) and a plot (PNG) go to ``build/bench/``.
+
+Times come from ``utils.benchmark``: every implementation of a case runs in turn, in blocks
+of calls, round after round in one process, so a slow spell of a shared machine hits them
+all alike; ``x_conv2d`` is the median of the round-by-round ratios to F.conv2d's time, and
+``x_conv2d_min`` the ratio of the fastest times. The load average is printed before and
+after: on a busy machine every time grows, the ratios much less. Memory comes from
+``tracemalloc``, which sees every NumPy array; PyTorch allocates outside of it, so its
+implementations show no memory figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # write files, open no window
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+import utils  # noqa: E402
+
+TIME_TARGET = 3.0  # conv2d_im2col: at most this many times F.conv2d's median time
+MEMORY_TARGET = 1.25  # and at most this many times (column matrix + output) of extra memory
+TARGET_CASES = ("b", "c")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One convolution to time: input x (N, C, H, W), filters w (K, C, kh, kw), padding."""
+
+    name: str
+    x_shape: tuple[int, int, int, int]
+    w_shape: tuple[int, int, int, int]
+    padding: int
+    blocks_of: int  # calls per timed block, so that a block lasts long enough to time well
+
+    @property
+    def label(self) -> str:
+        n, c, h, w = self.x_shape
+        k, _, kh, kw = self.w_shape
+        return f"{self.name}: x {n}x{c}x{h}x{w}, w {k}x{c}x{kh}x{kw}, pad {self.padding}"
+
+    def output_shape(self) -> tuple[int, int, int, int]:
+        n, _, h, w = self.x_shape
+        k, _, kh, kw = self.w_shape
+        h_out, w_out = utils.conv_output_size((h, w), (kh, kw), padding=self.padding)
+        return n, k, h_out, w_out
+
+    def flops(self) -> int:
+        """Multiplies and adds of the convolution: 2 per filter weight per output value."""
+        _, c, kh, kw = self.w_shape
+        return 2 * int(np.prod(self.output_shape())) * c * kh * kw
+
+    def im2col_bytes(self, itemsize: int) -> int:
+        """Size of the column matrix (N, C*kh*kw, L) plus the output (N, K, H_out, W_out)."""
+        n, k, h_out, w_out = self.output_shape()
+        _, c, kh, kw = self.w_shape
+        return (n * c * kh * kw * h_out * w_out + n * k * h_out * w_out) * itemsize
+
+
+CASES = (
+    Case("a", (1, 3, 32, 32), (1, 3, 5, 5), padding=0, blocks_of=20),  # the seed post's image
+    Case("b", (32, 3, 32, 32), (16, 3, 5, 5), padding=2, blocks_of=5),
+    Case("c", (128, 16, 32, 32), (32, 16, 3, 3), padding=1, blocks_of=1),
+)
+COLUMNS = [
+    "implementation",
+    "case",
+    "median_ms",
+    "min_ms",
+    "gflop_s",
+    "x_conv2d",
+    "x_conv2d_min",
+    "peak_MB",
+    "cols_out_MB",
+]
+QUICK_BATCH = 4  # --quick cuts every batch to at most this many images
+NAIVE_CASES = ("a",)  # conv2d_naive loops in Python: a tiny case is enough to see how slow
+
+
+def seed_post_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, padding: int) -> torch.Tensor:
+    """The seed post's path: ``unfold``, a matmul between transposes, ``view``.
+
+    The post adds its bias ``b`` as it is, which broadcasts correctly only for one filter;
+    ``b.view(1, -1, 1)`` adds one bias per filter for any number of them.
+    """
+    n, _, h, width = x.shape
+    k, _, kh, kw = w.shape
+    h_out, w_out = utils.conv_output_size((h, width), (kh, kw), padding=padding)
+    inp_unf = F.unfold(x, (kh, kw), padding=padding)
+    out_unf = inp_unf.transpose(1, 2).matmul(w.view(k, -1).t()).transpose(1, 2) + b.view(1, -1, 1)
+    return out_unf.view(n, k, h_out, w_out)
+
+
+def implementations(case: Case) -> dict[str, tuple[Callable[[], object], bool]]:
+    """name -> (call on the case's float32 inputs, whether tracemalloc sees its memory)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(case.x_shape, dtype=np.float32)
+    w = rng.standard_normal(case.w_shape, dtype=np.float32)
+    b = rng.standard_normal(case.w_shape[0], dtype=np.float32)
+    xt, wt, bt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+    pad = case.padding
+    found = {}
+    if case.name in NAIVE_CASES:
+        found["utils.conv2d_naive"] = (lambda: utils.conv2d_naive(x, w, b, padding=pad), True)
+    found["utils.conv2d_im2col"] = (lambda: utils.conv2d_im2col(x, w, b, padding=pad), True)
+    found["utils.conv2d_per_offset"] = (lambda: utils.conv2d_per_offset(x, w, b, padding=pad), True)
+    found["seed post: unfold+matmul+view"] = (lambda: seed_post_conv(xt, wt, bt, pad), False)
+    found["F.conv2d"] = (lambda: F.conv2d(xt, wt, bt, padding=pad), False)
+    return found
+
+
+def peak_extra_bytes(function: Callable[[], object]) -> int:
+    """Largest amount of memory ``function`` holds at once beyond what existed before it
+    (its result included), as ``tracemalloc`` sees it: every NumPy array, no PyTorch tensor."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = function()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak - before
+
+
+def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
+    """Check every implementation against F.conv2d, then time it and measure its memory.
+
+    ``quick`` times single calls on at most ``QUICK_BATCH`` images: a check that all works.
+    """
+    found = implementations(case)
+    expected = np.asarray(found["F.conv2d"][0]())
+    for name, (function, _) in found.items():
+        got = np.asarray(function())
+        if got.shape != expected.shape or np.abs(got - expected).max() > 1e-4 * np.abs(expected).max():
+            raise AssertionError(f"{name} disagrees with F.conv2d on case {case.label}")
+    number = 1 if quick else case.blocks_of
+    functions = {name: f for name, (f, _) in found.items()}
+    table = utils.benchmark(functions, repeats=repeats, number=number, baseline="F.conv2d")
+    table["gflop_s"] = case.flops() / (table["median_ms"] * 1e-3) / 1e9
+    table = table.rename(columns={"ratio": "x_conv2d"})  # median of the round-by-round ratios
+    table["x_conv2d_min"] = table["min_ms"] / table.loc["F.conv2d", "min_ms"]
+    table["peak_MB"] = [peak_extra_bytes(f) / 1e6 if seen else np.nan for f, seen in found.values()]
+    table["cols_out_MB"] = case.im2col_bytes(np.dtype(np.float32).itemsize) / 1e6
+    table.insert(0, "case", case.name)
+    return table.rename_axis("implementation").reset_index()[COLUMNS]
+
+
+def check_targets(table: pd.DataFrame) -> list[str]:
+    """One line per target case: does utils.conv2d_im2col meet its time and memory targets?"""
+    lines = []
+    for name in TARGET_CASES:
+        row = table[(table["case"] == name) & (table["implementation"] == "utils.conv2d_im2col")].iloc[0]
+        times = row["x_conv2d"]
+        memory = row["peak_MB"] / row["cols_out_MB"]
+        lines.append(
+            f"  case {name}: time {times:.2f}x F.conv2d (fastest {row['x_conv2d_min']:.2f}x; "
+            f"target <= {TIME_TARGET:g}x: "
+            f"{'met' if times <= TIME_TARGET else 'NOT met'}); peak extra memory "
+            f"{row['peak_MB']:.1f} MB = {memory:.2f}x column matrix + output ({row['cols_out_MB']:.1f} MB) "
+            f"(target <= {MEMORY_TARGET:g}x: {'met' if memory <= MEMORY_TARGET else 'NOT met'})"
+        )
+    return lines
+
+
+def plot(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Two panels: time as a multiple of F.conv2d's, and peak memory of the NumPy versions."""
+    utils.use_series_style()
+    names = list(dict.fromkeys(table["implementation"]))
+    colors = dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
+    fig, (ax_time, ax_memory) = plt.subplots(1, 2, figsize=(12, 4.5))
+    sns.barplot(table, x="case", y="x_conv2d", hue="implementation", palette=colors, ax=ax_time)
+    ax_time.set_yscale("log")
+    ax_time.axhline(TIME_TARGET, color="crimson", linestyle="--")
+    ax_time.set_title(f"Time per call / F.conv2d's (dashed: target {TIME_TARGET:g}x)")
+    ax_time.set_xlabel("case")
+    ax_time.set_ylabel("median time / F.conv2d's (log scale)")
+    seen = table.dropna(subset=["peak_MB"]).assign(ratio=lambda t: t["peak_MB"] / t["cols_out_MB"])
+    sns.barplot(seen, x="case", y="ratio", hue="implementation", palette=colors, ax=ax_memory)
+    ax_memory.axhline(MEMORY_TARGET, color="crimson", linestyle="--")
+    ax_memory.set_title(f"Peak extra memory, NumPy only (dashed: target {MEMORY_TARGET:g}x)")
+    ax_memory.set_xlabel("case")
+    ax_memory.set_ylabel("peak / (column matrix + output)")
+    handles, labels = ax_time.get_legend_handles_labels()
+    for ax in (ax_time, ax_memory):
+        ax.get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize="small", frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds, single calls, batches of 4")
+    parser.add_argument("--repeats", type=int, help="rounds of alternating blocks (default 40, quick 3)")
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "bench", help="folder for CSV and PNG")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 40)
+
+    print(
+        f"float32, {repeats} rounds{' (quick: single calls)' if args.quick else ''}; "
+        f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    )
+    cases = CASES
+    if args.quick:
+        cases = [replace(c, x_shape=(min(c.x_shape[0], QUICK_BATCH), *c.x_shape[1:])) for c in CASES]
+    for case in cases:
+        print(f"  {case.label}, {case.flops() / 1e6:.1f} MFLOP")
+    table = pd.concat([run_case(case, repeats, args.quick) for case in cases], ignore_index=True)
+    with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
+        print(table.to_string(index=False, na_rep="n/a"))
+    print("peak_MB: n/a for PyTorch, whose memory tracemalloc does not see.")
+    caveat = " (quick mode: small batches, few rounds: NOT the targets' measurement)" if args.quick else ""
+    print(f"Targets of utils.conv2d_im2col{caveat}:")
+    print("\n".join(check_targets(table)))
+    print(f"Load average at the end: {os.getloadavg()[0]:.1f}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "bench_conv.csv", index=False)
+    plot(table, args.out / "bench_conv.png", f"float32, median of {repeats} rounds{caveat}")
+    print(f"Wrote {args.out / 'bench_conv.csv'} and {args.out / 'bench_conv.png'}")
+    return table
+
+
+if __name__ == "__main__":
+    main()

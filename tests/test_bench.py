@@ -1,0 +1,83 @@
+"""benchmarks/bench_conv.py --quick runs, so the benchmark cannot rot: a table, sane numbers, a plot.
+
+No time target is asserted here: on a shared machine a timed test would fail at random.
+"""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_conv.py"
+NUMPY_VERSIONS = ["utils.conv2d_im2col", "utils.conv2d_per_offset"]
+TORCH_VERSIONS = ["seed post: unfold+matmul+view", "F.conv2d"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout, pd.read_csv(out / "bench_conv.csv"), out / "bench_conv.png"
+
+
+def test_the_table_has_every_implementation_on_every_case(quick_run):
+    _, table, _ = quick_run
+    pairs = set(zip(table["implementation"], table["case"], strict=True))
+    expected = {(name, case) for name in NUMPY_VERSIONS + TORCH_VERSIONS for case in "abc"}
+    expected.add(("utils.conv2d_naive", "a"))  # the loops only on the tiny case
+    assert pairs == expected
+    assert len(table) == len(expected)
+    assert list(table.columns) == [
+        "implementation",
+        "case",
+        "median_ms",
+        "min_ms",
+        "gflop_s",
+        "x_conv2d",
+        "x_conv2d_min",
+        "peak_MB",
+        "cols_out_MB",
+    ]
+
+
+def test_the_numbers_are_sane(quick_run):
+    _, table, _ = quick_run
+    assert (table["min_ms"] > 0).all() and (table["min_ms"] <= table["median_ms"]).all()
+    assert all(math.isfinite(v) and v > 0 for v in table["gflop_s"])
+    reference = table[table["implementation"] == "F.conv2d"]
+    assert (reference["x_conv2d"] == 1.0).all()
+    # GFLOP/s is the case's work over the median time, the same for every row of a case.
+    work = table["gflop_s"] * table["median_ms"]
+    for case, rows in work.groupby(table["case"]):
+        assert rows.max() == pytest.approx(rows.min(), rel=1e-9), case
+
+
+def test_memory_is_measured_for_numpy_and_marked_missing_for_torch(quick_run):
+    _, table, _ = quick_run
+    numpy_rows = table[table["implementation"].isin(NUMPY_VERSIONS)]
+    assert (numpy_rows["peak_MB"] > 0).all()
+    assert table[table["implementation"].isin(TORCH_VERSIONS)]["peak_MB"].isna().all()
+    im2col = table[table["implementation"] == "utils.conv2d_im2col"]
+    # conv2d_im2col builds its column matrix and its output: the peak cannot be below them.
+    assert (im2col["peak_MB"] >= 0.999 * im2col["cols_out_MB"]).all()
+    per_offset = table[table["implementation"] == "utils.conv2d_per_offset"]
+    assert (per_offset["peak_MB"].to_numpy() < im2col["peak_MB"].to_numpy()).all()
+
+
+def test_the_targets_are_reported_and_the_plot_is_saved(quick_run):
+    stdout, _, png = quick_run
+    assert "Targets of utils.conv2d_im2col" in stdout
+    for case in "bc":
+        line = next(line for line in stdout.splitlines() if line.strip().startswith(f"case {case}:"))
+        assert line.count("met") == 2  # one verdict for time, one for memory
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 10_000

@@ -1,0 +1,103 @@
+"""Notebook 01, the CS231n example: its numbers, recomputed here from the notebook's own arrays."""
+
+import re
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+STEM = "01_cs231n_worked_example"
+
+
+def example(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The notebook's input x (1, 3, 5, 5), weights w (2, 3, 3, 3) and biases b (2,)."""
+    return tuple(np.array(values[name]) for name in ("x", "w", "b"))
+
+
+def conv(values, stride: int = 2) -> np.ndarray:
+    """PyTorch's convolution of the notebook's arrays, run here, in float64."""
+    x, w, b = (torch.tensor(a, dtype=torch.float64) for a in example(values))
+    return F.conv2d(x, w, b, stride=stride, padding=1).numpy()
+
+
+def test_the_numbers_are_in_the_demo_style(executed):
+    _, values = executed(STEM)
+    x, w, b = example(values)
+    assert x.shape == (1, 3, 5, 5) and set(np.unique(x)) <= {0, 1, 2}
+    assert w.shape == (2, 3, 3, 3) and set(np.unique(w)) <= {-1, 0, 1}
+    assert b.tolist() == [1, 0]
+    assert np.array(values["output"]).shape == (1, 2, 3, 3)
+
+
+def test_the_three_implementations_agree_exactly_and_with_pytorch_run_here(executed):
+    _, values = executed(STEM)
+    naive = np.array(values["output"])
+    assert np.array_equal(naive, np.array(values["output_module"]))
+    assert np.array_equal(naive, np.array(values["output_functional"]))
+    assert np.array_equal(naive, conv(values))
+
+
+def test_the_explained_value_is_2_and_the_sum_of_its_27_products_plus_bias(executed):
+    _, values = executed(STEM)
+    x, w, b = example(values)
+    k, i, j = values["explained"]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    products = x_pad[0, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * w[k]  # (3, 3, 3)
+    assert products.size == 27
+    assert products.sum() + b[k] == 2
+    assert (
+        values["explained_value"] == 2 == np.array(values["output"])[0, k, i, j] == conv(values)[0, k, i, j]
+    )
+    # The notebook's table lists these 27 products, channel by channel, row by row.
+    table = values["products"]
+    column = table["columns"].index("product")
+    assert [row[column] for row in table["data"]] == products.ravel().tolist()
+    assert values["channel_totals"] == products.sum(axis=(1, 2)).tolist()
+    # Every channel adds a different, non-zero amount (the seeded search asks for that).
+    assert len(set(products.sum(axis=(1, 2)).tolist()) - {0}) == 3
+
+
+def test_the_sum_written_out_matches_the_table(executed):
+    nb, values = executed(STEM)
+    text = next(
+        "".join(out.get("text", "") for out in cell.outputs)
+        for cell in nb.cells
+        if cell.cell_type == "code" and "explained_value =" in cell.source
+    )
+    channel_sums = [int(s) for s in re.findall(r"^channel \d: .* = (-?\d+)$", text, re.MULTILINE)]
+    assert channel_sums == values["channel_totals"]
+    assert text.rstrip().endswith("= 2")
+
+
+def test_the_animation_has_one_frame_per_output_cell_works_offline_and_no_static_copy(executed):
+    nb, _ = executed(STEM)
+    figure = next(c for c in nb.cells if c.cell_type == "code" and "def draw_frame" in c.source)
+    assert figure.outputs == [], "the animation's figure is not shown as a still"
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "FuncAnimation(" in c.source)
+    assert len(cell.outputs) == 1, "only the animation"
+    html = cell.outputs[0]["data"]["text/html"]
+    assert len(re.findall(r"frames\[\d+\] = \"data:image/png;base64", html)) == 9
+    assert len(html) < 500_000, f"the animation is {len(html) // 1000} kB"
+    assert "https://" not in html and '<i class="fa' not in html, "the player needs nothing from the internet"
+    assert 'title="Play"' in html
+
+
+def test_the_exercise_answers_are_right(executed):
+    _, values = executed(STEM)
+    assert (values["ex1_top"], values["ex1_left"]) == (4, 4)
+    assert values["ex1_value"] == conv(values)[0, 1, 2, 2]
+    stride_1 = conv(values, stride=1)
+    assert tuple(values["ex2_shape"]) == stride_1.shape == (1, 2, 5, 5)
+    assert values["ex2_value"] == stride_1[0, 0, 1, 2]
+
+
+def test_the_graded_exercises_pass_their_own_checks_and_give_20_points(executed):
+    nb, _ = executed(STEM)
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(graded) >= 2
+    assert sum(c.metadata["nbgrader"]["points"] for c in graded) == 20
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids))
+    for cell in graded:
+        lines = "".join(out.get("text", "") for out in cell.outputs).splitlines()
+        assert lines and all(line.startswith("\N{CHECK MARK}") for line in lines), lines

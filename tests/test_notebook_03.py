@@ -1,0 +1,91 @@
+"""Notebook 03 (CIFAR-10 loading): what it loads, the batches it shows, and its exercises.
+
+The tests read the notebook's own variables from one headless run (the ``executed`` fixture),
+so they hold for the 20 bundled images offline and for the full test set alike.
+"""
+
+import numpy as np
+import pytest
+
+STEM = "03_cifar10_loading"
+
+
+@pytest.fixture(scope="module")
+def run(executed):
+    return executed(STEM)
+
+
+def printed(nb) -> str:
+    return "".join(out.get("text", "") for c in nb.cells if c.cell_type == "code" for out in c.outputs)
+
+
+def test_it_loads_a_cifar10_test_set_and_says_which(run):
+    nb, values = run
+    n_images = values["n_images"]
+    assert n_images in (20, 10_000)
+    text = printed(nb)
+    assert text.count("Using the ") == 2  # one line per load, from utils.load_cifar10_test
+    assert f"{n_images} images in 10 classes" in text
+    assert values["classes"][:4] == ["airplane", "automobile", "bird", "cat"]
+
+
+def test_the_first_batch_has_the_documented_shapes_types_and_ranges(run):
+    _, values = run
+    n_in_batch = min(32, values["n_images"])
+    assert values["batch_shape"] == [n_in_batch, 3, 32, 32]
+    assert values["batch_dtype"] == "torch.float32" and values["label_dtype"] == "torch.int64"
+    images, images_raw = np.array(values["images"]), np.array(values["images_raw"])
+    assert images.shape == images_raw.shape == (n_in_batch, 3, 32, 32)
+    assert -1 <= images.min() < -0.9 and 0.9 < images.max() <= 1  # the whole [-1, 1] is used
+    assert 0 <= images_raw.min() < 0.1 and 0.9 < images_raw.max() <= 1
+    np.testing.assert_allclose(images, 2 * images_raw - 1, atol=1e-6)  # Normalize(0.5, 0.5)
+    assert values["normalized_range"] == [images.min(), images.max()]
+    assert values["labels"] == values["labels_raw"]
+
+
+def test_the_stages_table_follows_test_image_0_through_the_pipeline(run):
+    _, values = run
+    table = values["stages"]
+    assert table["index"] == ["stored array", "ToTensor()", "ToTensor() + Normalize"]
+    columns = table["columns"]
+    rows = [dict(zip(columns, row, strict=True)) for row in table["data"]]
+    assert [r["shape"] for r in rows] == [[32, 32, 3], [3, 32, 32], [3, 32, 32]]
+    assert [r["dtype"] for r in rows] == ["uint8", "torch.float32", "torch.float32"]
+    assert rows[0]["max"] <= 255 and rows[1]["max"] <= 1 and rows[2]["min"] >= -1
+
+
+def test_the_posts_two_images_are_the_cat_and_the_airplane(run):
+    _, values = run
+    assert values["post_classes"] == ["cat", "airplane"]
+    assert 0 < values["clipped_fraction"] < 1  # naive display loses the negative values
+
+
+def test_the_class_counts_add_up_to_what_was_loaded(run):
+    _, values = run
+    table = values["class_counts"]
+    assert table["index"] == values["classes"]
+    counts = [row[0] for row in table["data"]]
+    assert sum(counts) == values["n_images"]
+    assert values["balanced"] == (len(set(counts)) == 1)
+
+
+def test_the_exercises_are_graded_cells_worth_20_points(run):
+    nb, _ = run
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(graded) >= 2
+    assert sum(c.metadata["nbgrader"]["points"] for c in graded) == 20
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids))
+    for cell in graded:
+        assert "### BEGIN HIDDEN TESTS" in cell.source and "utils.check(" in cell.source
+
+
+def test_the_solutions_pass_every_check_including_the_hidden_ones(run):
+    nb, values = run
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    for cell in graded:
+        text = "".join(out.get("text", "") for out in cell.outputs)
+        assert not any(out.output_type == "error" for out in cell.outputs)
+        checks = cell.source.count("utils.check(")
+        assert text.count("\N{CHECK MARK}") == checks, cell.metadata["nbgrader"]["grade_id"]
+    assert len(values["channel_mean"]) == len(values["channel_std"]) == 3

@@ -1,0 +1,128 @@
+"""Notebook 05: the backward pass through im2col, read from the notebook's own variables."""
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import utils
+from notebooks import NOTEBOOK_DIR
+
+STEM = "05_backward_with_col2im"
+
+
+@pytest.fixture(scope="module")
+def values(executed):
+    return executed(STEM)[1]
+
+
+def test_the_layer_is_the_seed_posts_geometry(values):
+    assert values["kernel_size"] == [5, 5]
+    assert np.shape(values["x"])[1:] == (3, 32, 32)
+    # X_col itself is too large for the snapshot; the map of its sources has its shape per image.
+    assert np.shape(values["source"]) == (75, 784)  # C*kh*kw rows, 28*28 windows
+    assert np.shape(values["Y_col"]) == (2, 4, 784)
+    assert np.shape(values["y"])[2:] == (28, 28)
+    assert values["forward_diff"] < 1e-10
+
+
+def test_the_gradients_have_the_shapes_of_what_they_are_gradients_of(values):
+    assert np.shape(values["dw"]) == np.shape(values["w"])
+    assert np.shape(values["db"]) == np.shape(values["b"])
+    assert np.shape(values["dx"]) == np.shape(values["x"])
+
+
+def test_the_three_gradients_match_autograd_in_float64(values):
+    for name in ("dw_diff", "db_diff", "dx_diff"):
+        assert 0 <= values[name] < 1e-10, name
+    assert values["adjoint_diff"] < 1e-10
+
+
+def test_the_notebooks_gradients_match_f_conv2d_recomputed_here(values):
+    # Independent of the notebook's own check: rebuild the layer from its numbers.
+    x = torch.tensor(values["x"], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor(values["w"], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(values["b"], dtype=torch.float64, requires_grad=True)
+    F.conv2d(x, w, b).backward(torch.tensor(values["dy"], dtype=torch.float64))
+    for name, tensor in (("dw", w), ("db", b), ("dx", x)):
+        assert np.abs(np.array(values[name]) - tensor.grad.numpy()).max() < 1e-10, name
+
+
+def test_the_numerical_check_covers_every_number_of_the_tiny_example_and_passes(values):
+    sizes = [np.size(values[name]) for name in ("x_tiny", "w_tiny", "b_tiny")]
+    assert values["numbers_checked"] == sum(sizes)
+    assert values["tiny"] == {"stride": 2, "padding": 1}
+    assert set(values["numerical_errors"]) == {"dw", "db", "dx"}
+    assert values["numerical_max_error"] == max(values["numerical_errors"].values())
+    assert values["numerical_max_error"] < 1e-6
+
+
+def test_the_coverage_counts(values):
+    stride1, stride2 = np.array(values["coverage_stride1"]), np.array(values["coverage_stride2"])
+    assert stride1.shape == stride2.shape == (32, 32)
+    # The post's geometry: a pixel lies in at most 5*5 windows; a corner in one.
+    assert stride1.max() == 25 and stride1[0, 0] == stride1[-1, -1] == 1
+    assert stride1.sum() == values["windows_stride1"] * 25 == 28 * 28 * 25
+    assert stride2.max() == 9 and stride2.sum() == values["windows_stride2"] * 25 == 14 * 14 * 25
+    # Stride 2 drops the last row and column: 32 + 32 - 1 pixels in no window.
+    assert values["uncovered_stride2"] == 63 == np.sum(stride2 == 0)
+    assert stride2[31].sum() == stride2[:, 31].sum() == 0
+    for counts, stride in ((stride1, 1), (stride2, 2)):
+        windows = utils.conv_output_size(32, 5, stride) ** 2
+        expected = F.fold(torch.ones(1, 25, windows), 32, 5, stride=stride)[0, 0].numpy()
+        np.testing.assert_array_equal(counts, expected)
+
+
+def test_a_pixels_gradient_is_the_sum_over_its_copies(values):
+    copies = np.array(values["copies"])
+    assert copies.size == 25
+    pixel = tuple(values["pixel"])
+    assert np.isclose(copies.sum(), np.array(values["dx"])[0][pixel], rtol=0, atol=1e-12)
+    assert not np.isclose(copies[-1], copies.sum())  # copying one would be wrong here
+
+
+def exercise_cells():
+    nb = nbformat.read(NOTEBOOK_DIR / f"{STEM}.ipynb", as_version=4)
+    return nb, [(i, c) for i, c in enumerate(nb.cells) if "nbgrader" in c.metadata]
+
+
+def test_the_exercises_are_marked_for_nbgrader_and_worth_20_points():
+    nb, cells = exercise_cells()
+    first_exercise = min(i for i, _ in cells)
+    exercises_heading = next(i for i, c in enumerate(nb.cells) if "## Exercises" in c.source.splitlines())
+    assert exercises_heading < first_exercise
+    metadata = [c.metadata["nbgrader"] for _, c in cells]
+    ids = [m["grade_id"] for m in metadata]
+    assert len(ids) == len(set(ids))
+    checks = [(i, c) for i, c in cells if c.metadata["nbgrader"]["grade"]]
+    answers = [(i, c) for i, c in cells if c.metadata["nbgrader"]["solution"]]
+    assert len(checks) == len(answers) >= 2
+    assert sum(c.metadata["nbgrader"]["points"] for _, c in checks) == 20
+    for (i, answer), (j, check) in zip(answers, checks, strict=True):
+        assert j == i + 1, "each answer cell is followed by its check cell"
+        assert "### BEGIN SOLUTION" in answer.source and "### END SOLUTION" in answer.source
+        assert check.metadata["nbgrader"]["locked"] and not answer.metadata["nbgrader"]["locked"]
+        assert "utils.check(" in check.source.split("### BEGIN HIDDEN TESTS")[0]
+        assert "### BEGIN HIDDEN TESTS" in check.source and "### END HIDDEN TESTS" in check.source
+
+
+def test_the_solutions_pass_every_visible_and_hidden_check(executed):
+    nb, _ = executed(STEM)
+    checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    for cell in checks:
+        text = "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
+        assert not [out for out in cell.outputs if out.output_type == "error"]
+        assert text.count("correct") >= cell.source.count("utils.check(") >= 2, cell.source[:60]
+
+
+def test_the_exercise_answers_themselves(values):
+    assert values["ex1_got"] == values["ex1_expected"]  # the last hidden geometry
+    assert np.abs(np.array(values["ex2_got"]) - np.array(values["ex2_autograd"])).max() < 1e-10
+
+
+def test_the_committed_notebook_is_valid_json_with_a_python_kernel():
+    nb = json.loads((NOTEBOOK_DIR / f"{STEM}.ipynb").read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"

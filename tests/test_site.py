@@ -1,0 +1,520 @@
+"""The static site: built from the notebooks, then every page loaded in headless Chromium, offline.
+
+The browser is Debian's chromium (``CHROMIUM=/path/to/chrome`` points elsewhere), driven by
+Playwright; no browser is downloaded. Every request a page makes that is not a file of the site
+is aborted and counted. Screenshots of every page go to ``site/screenshots/``.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+from build_site import HIDDEN_NOTE, MARKERS, SITE_DIR, SiteError, build_site
+from notebooks import ROOT, notebook_paths
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PAGE_BUDGET = 3_000_000  # bytes: a page with its figures and animations inlined
+WIDEST_FIGURE = 1200  # pixels: figsize up to 12 inches at the series' 80 dpi, with some margin
+PATHS = notebook_paths()
+BUILD = [sys.executable, str(ROOT / "tools" / "build_site.py")]
+
+
+# --- what a notebook should show --------------------------------------------------------------
+
+
+def figures(nb) -> int:
+    """Outputs the page shows as a picture (<img>): PNG or JPEG data without an HTML view."""
+    return sum(
+        1
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if {"image/png", "image/jpeg"} & set(out.get("data", {})) and "text/html" not in out.get("data", {})
+    )
+
+
+def animations(nb) -> int:
+    """Outputs of matplotlib's ``to_jshtml()``."""
+    return sum(
+        1
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if 'class="animation"' in out.get("data", {}).get("text/html", "")
+    )
+
+
+# nbconvert's own math patterns (nbconvert/filters/markdown_mistune.py): $$..$$, \\[..\\],
+# \begin{env}..\end{env}, $..$ and \\(..\\), none of them after a backslash.
+MATH = re.compile(
+    r"(?<!\\)\$\$.*?(?<!\\)\$\$|(?<!\\)\\\\\[.*?(?<!\\)\\\\\]|\\begin\{([a-z]*\*?)\}.*?\\end\{\1\}"
+    r"|(?<![$\\])\$.+?(?<![$\\])\$|(?<!\\)\\\\\(.*?(?<!\\)\\\\\)",
+    re.DOTALL,
+)
+
+
+def formulas(nb) -> int:
+    """The TeX formulas in the markdown cells, code spans and blocks left out."""
+    count = 0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text = re.sub(r"```.*?```", "", cell.source, flags=re.DOTALL)
+            count += len(MATH.findall(re.sub(r"`[^`\n]*`", "", text)))
+    return count
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"no browser at {CHROMIUM}: apt-get install chromium (or set CHROMIUM=/path/to/chrome)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+# Runs in the page once it has loaded, MathJax has typeset and the animations have started.
+COLLECT = """() => {
+  const pictures = [...document.querySelectorAll('.jp-OutputArea-output img')];
+  const figures = pictures.filter(img => !img.closest('.animation'));
+  const shown = img => img.complete && img.naturalWidth > 0;
+  const heading = document.querySelector('h1');
+  const nav = where => {
+    const bar = document.querySelector('.site-nav-' + where);
+    const href = cls => {
+      const link = bar.querySelector('a.' + cls);
+      return link ? link.getAttribute('href') : null;
+    };
+    return bar ? {previous: href('site-prev'), index: href('site-index'), next: href('site-next')} : null;
+  };
+  return {
+    figures: figures.filter(shown).length,
+    widest: Math.max(0, ...figures.map(img => img.naturalWidth)),
+    animations: [...document.querySelectorAll('.animation img')].filter(shown).length,
+    formulas: document.querySelectorAll('.jp-MarkdownCell mjx-container').length,
+    math_errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent),
+    icons: document.querySelectorAll('.animation i.fa').length,
+    icon_font: [...document.fonts].some(f => f.family.includes('Font Awesome') && f.status === 'loaded'),
+    nav: {top: nav('top'), bottom: nav('bottom')},
+    links: [...document.querySelectorAll('.jp-MarkdownCell li a')]
+      .map(a => [a.getAttribute('href'), a.textContent]),
+    title: document.title,
+    heading: heading ? heading.textContent.replace('¶', '').trim() : '',
+  };
+}"""
+
+# Clicks "Next frame" on every animation: does the picture change?
+ADVANCE = """() => [...document.querySelectorAll('.animation')].map(animation => {
+  const img = animation.querySelector('img');
+  const before = img.src;
+  animation.querySelector('button[title="Next frame"]').click();
+  return img.src !== before;
+})"""
+
+
+@dataclass
+class Visit:
+    """What one page did and showed in the browser."""
+
+    errors: list = field(default_factory=list)  # console errors and uncaught exceptions
+    failed: list = field(default_factory=list)  # files of the site that did not load
+    blocked: list = field(default_factory=list)  # requests to anything but a file: aborted
+    shown: dict = field(default_factory=dict)  # COLLECT's answer
+    advances: list = field(default_factory=list)  # ADVANCE's answer
+
+
+def visit(browser, page_path: Path, screenshot: Path) -> Visit:
+    """Load a page from disk with the network blocked, collect what it shows, screenshot it."""
+    result = Visit()
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.on("console", lambda message: message.type == "error" and result.errors.append(message.text))
+    page.on("pageerror", lambda error: result.errors.append(str(error)))
+    page.on(
+        "requestfailed",
+        lambda request: (
+            request.url.startswith("file:") and result.failed.append(f"{request.url}: {request.failure}")
+        ),
+    )
+
+    def only_files(route):
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            result.blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_files)
+    page.goto(page_path.as_uri())
+    page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise.then(() => true)")
+    try:
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.animation img')].every(i => i.complete && i.naturalWidth)",
+            timeout=10_000,
+        )
+    except PlaywrightTimeout:
+        pass  # the counts below then say which animation did not start
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+    result.shown = page.evaluate(COLLECT)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+    result.advances = page.evaluate(ADVANCE)
+    context.close()
+    return result
+
+
+def check_page(name: str, seen: Visit, nb) -> None:
+    """Everything a page of the series must show, offline, counted against its notebook."""
+    assert seen.blocked == [], f"{name} tried to load from the network: {seen.blocked}"
+    assert seen.failed == [], f"{name}: requests failed: {seen.failed}"
+    assert seen.errors == [], f"{name}: console errors: {seen.errors}"
+    shown = seen.shown
+    assert shown["math_errors"] == [], f"{name}: MathJax could not typeset {shown['math_errors']}"
+    if nb is None:
+        return
+    assert shown["figures"] == figures(nb), f"{name}: figures shown vs in the notebook"
+    assert shown["animations"] == animations(nb), f"{name}: animations running vs in the notebook"
+    assert shown["formulas"] == formulas(nb), f"{name}: formulas typeset vs in the markdown"
+    assert shown["widest"] <= WIDEST_FIGURE, f"{name}: a figure {shown['widest']} px wide: lower its dpi"
+    assert all(seen.advances), f"{name}: an animation does not move to its next frame"
+    if shown["icons"]:
+        assert shown["icon_font"], f"{name}: the animation buttons have no icons (Font Awesome not loaded)"
+
+
+def check_navigation(hrefs: list[str], visits: dict) -> None:
+    """Every page links to the index and to its neighbours, at its top and at its bottom."""
+    for i, href in enumerate(hrefs):
+        expected = {
+            "previous": hrefs[i - 1] if i > 0 else None,
+            "index": "index.html",
+            "next": hrefs[i + 1] if i + 1 < len(hrefs) else None,
+        }
+        nav = visits[href].shown["nav"]
+        assert nav == {"top": expected, "bottom": expected}, href
+
+
+def check_screenshot(path: Path) -> None:
+    """A real page: large enough, text in it, not one flat colour."""
+    pixels = np.asarray(Image.open(path).convert("L"), dtype=float)
+    assert pixels.shape[0] >= 600 and pixels.shape[1] >= 1000, (path.name, pixels.shape)
+    assert pixels.std() > 10, f"{path.name} is (nearly) blank"
+    assert (pixels < 128).mean() > 0.005, f"{path.name} has (nearly) no dark pixel: no text?"
+
+
+# --- the series' own site ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def series(executed):
+    """The site of the series in site/, built from the notebooks the other tests executed."""
+    notebooks = {path.stem: executed(path.stem)[0] for path in PATHS}
+    build_site([(path, notebooks[path.stem]) for path in PATHS], SITE_DIR)
+    return notebooks
+
+
+@pytest.fixture(scope="module")
+def series_visits(series, browser):
+    names = ["index.html"] + [f"{path.stem}.html" for path in PATHS]
+    return {
+        name: visit(browser, SITE_DIR / name, SITE_DIR / "screenshots" / f"{name[:-5]}.png") for name in names
+    }
+
+
+def test_the_site_has_an_index_and_one_page_per_notebook(series):
+    pages = sorted(p.name for p in SITE_DIR.glob("*.html"))
+    assert pages == sorted(["index.html"] + [f"{path.stem}.html" for path in PATHS])
+    assert (SITE_DIR / "assets" / "mathjax" / "tex-svg-full.js").stat().st_size > 1_000_000
+
+
+def test_every_page_shows_everything_offline(series, series_visits):
+    check_page("index.html", series_visits["index.html"], None)
+    for path in PATHS:
+        check_page(f"{path.stem}.html", series_visits[f"{path.stem}.html"], series[path.stem])
+
+
+def test_the_index_lists_every_notebook_in_order_and_its_links_resolve(series, series_visits):
+    links = series_visits["index.html"].shown["links"]
+    assert [href for href, _ in links] == [f"{path.stem}.html" for path in PATHS]
+    for href, text in links:
+        assert (SITE_DIR / href).is_file(), href
+        assert series_visits[href].shown["heading"] == text, "the link names the notebook's title"
+        assert series_visits[href].shown["title"] == text
+
+
+def test_every_page_links_to_the_index_and_its_neighbours(series_visits):
+    check_navigation([f"{path.stem}.html" for path in PATHS], series_visits)
+
+
+def test_screenshots_are_not_blank(series_visits):
+    shots = sorted((SITE_DIR / "screenshots").glob("*.png"))
+    assert len(shots) == len(series_visits)
+    for shot in shots:
+        check_screenshot(shot)
+
+
+def test_no_nbgrader_marker_reaches_a_page(series):
+    for page in SITE_DIR.glob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert not [marker for marker in MARKERS if marker in html], page.name
+
+
+def test_pages_are_light(series):
+    for page in SITE_DIR.glob("*.html"):
+        assert page.stat().st_size <= PAGE_BUDGET, f"{page.name}: smaller figures or fewer animation frames"
+
+
+# --- a sample series with every kind of output, built by the command itself -------------------
+
+
+def code(source: str, **nbgrader):
+    cell = nbformat.v4.new_code_cell(source)
+    if nbgrader:
+        cell.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, **nbgrader}
+    return cell
+
+
+def write_notebook(path: Path, title: str, *cells) -> Path:
+    first = nbformat.v4.new_markdown_cell(f"# {title}\n\nA sample notebook of the site's tests.\n")
+    nbformat.write(nbformat.v4.new_notebook(cells=[first, *cells]), path)
+    return path
+
+
+# The sample notebooks' cells: a figure, a table, an animation, formulas, an nbgrader exercise.
+IMPORTS = """import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import HTML
+from matplotlib import animation"""
+FORMULAS = r"""Inline $o = \sum_{c,i,j} x_{c,i,j}\, w_{c,i,j} + b$ and displayed:
+
+$$H_{out} = \left\lfloor \frac{H + 2p - d(k-1) - 1}{s} \right\rfloor + 1$$
+
+A price of \$5 and `$x$` are no math."""
+FIGURE = """fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+ax.plot([1, 2, 3])
+ax.set_title("a line")
+plt.show()"""
+ANIMATION = """fig, ax = plt.subplots(figsize=(2, 2), dpi=60)
+image = ax.imshow(np.zeros((4, 4)), vmin=0, vmax=1)
+def step(i):
+    image.set_data(np.eye(4)[[i]] * np.ones((4, 1)))
+    return [image]
+movie = animation.FuncAnimation(fig, step, frames=4)
+plt.close(fig)
+HTML(movie.to_jshtml())"""
+ANSWER = """def square(x):
+    ### BEGIN SOLUTION
+    return x * x
+    ### END SOLUTION"""
+CHECK = """assert square(3) == 9
+print("visible check passed")
+### BEGIN HIDDEN TESTS
+assert square(-4) == 16
+### END HIDDEN TESTS"""
+BARS = """import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(3, 2), dpi=80)
+ax.bar(["a", "b"], [1, 2])
+ax.set_title("bars")
+plt.show()"""
+
+
+def write_sample_series(folder: Path) -> None:
+    md = nbformat.v4.new_markdown_cell
+    write_notebook(
+        folder / "01_everything.ipynb",
+        "01 · Everything",
+        code(IMPORTS),
+        md(FORMULAS),
+        code(FIGURE),
+        code("pd.DataFrame({'n': [1, 2], 'square': [1, 4]})"),
+        code(ANIMATION),
+        md("## Exercises"),
+        code(ANSWER, solution=True, grade_id="ex1-answer"),
+        code(CHECK, grade=True, points=10, locked=True, grade_id="ex1-check"),
+    )
+    write_notebook(folder / "02_second.ipynb", "02 · Second", code(BARS), md(r"Only \\(k^2\\) here."))
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """A two-notebook series with a figure, an animation, a table, formulas and an exercise."""
+    folder = tmp_path_factory.mktemp("sample")
+    write_sample_series(folder)
+    out = folder / "site"
+    run = subprocess.run(
+        [*BUILD, "--notebooks", str(folder), "--out", str(out)], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    return out, run.stdout
+
+
+def test_the_command_says_where_the_site_is_and_how_big(sample):
+    out, stdout = sample
+    assert "01_everything.ipynb: executed in" in stdout and "02_second.ipynb: executed in" in stdout
+    assert f"The site is in {out}/ (3 pages, " in stdout
+    assert re.search(r"largest page 01_everything.html, \d+\.\d MB\), built in \d+ s", stdout)
+    assert f"Open {out / 'index.html'} in a browser" in stdout
+
+
+def test_the_sample_shows_figures_animations_tables_and_formulas_offline(sample, browser):
+    out, _ = sample
+    hrefs = ["01_everything.html", "02_second.html"]
+    visits = {
+        name: visit(browser, out / name, out / "screenshots" / f"{name[:-5]}.png")
+        for name in ["index.html", *hrefs]
+    }
+    expected = {"01_everything.html": (1, 1, 2), "02_second.html": (1, 0, 1)}  # figures, animations, formulas
+    for name in ["index.html", *hrefs]:
+        check_page(name, visits[name], None)
+    for name, counts in expected.items():
+        shown = visits[name].shown
+        assert (shown["figures"], shown["animations"], shown["formulas"]) == counts, name
+    assert visits["01_everything.html"].advances == [True]
+    assert (
+        visits["01_everything.html"].shown["icons"] == 9 and visits["01_everything.html"].shown["icon_font"]
+    )
+    assert visits["index.html"].shown["links"] == [
+        ["01_everything.html", "01 · Everything"],
+        ["02_second.html", "02 · Second"],
+    ]
+    check_navigation(hrefs, visits)
+    for shot in (out / "screenshots").glob("*.png"):
+        check_screenshot(shot)
+    page = (out / "01_everything.html").read_text(encoding="utf-8")
+    assert 'class="dataframe' in page
+
+
+def test_markers_and_hidden_tests_stay_off_the_site_but_solutions_show(sample):
+    out, _ = sample
+    page = (out / "01_everything.html").read_text(encoding="utf-8")
+    assert not [marker for marker in MARKERS if marker in page]
+    assert "square(-4)" not in page  # the hidden test
+    assert HIDDEN_NOTE.split(": ")[1] in page  # what explains the lines the hidden test prints
+    assert "visible check passed" in page and "square" in page and 'x</span> <span class="o">*</span>' in page
+
+
+def test_without_solutions_the_exercises_look_like_the_release(tmp_path):
+    path = write_notebook(
+        tmp_path / "01_ex.ipynb",
+        "01 · Ex",
+        code(ANSWER, solution=True),
+        code(CHECK, grade=True),
+    )
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="output of the check\n")]
+    pages = {}
+    for solutions in (True, False):
+        build_site([(path, nb)], tmp_path / "site", solutions=solutions)
+        pages[solutions] = (tmp_path / "site" / "01_ex.html").read_text(encoding="utf-8")
+    solution, stub = '<span class="n">x</span> <span class="o">*</span>', "YOUR CODE HERE"
+    assert solution in pages[True] and "output of the check" in pages[True] and stub not in pages[True]
+    assert solution not in pages[False] and "output of the check" not in pages[False] and stub in pages[False]
+    assert 'raise</span> <span class="ne">NotImplementedError' in pages[False]
+    for page in pages.values():
+        assert "square(4)" not in page and not [marker for marker in MARKERS if marker in page]
+    assert nb.cells[1].source.count("SOLUTION") == 2, "the caller's notebook is left as it was"
+
+
+# --- a build that must fail -------------------------------------------------------------------
+
+
+def test_a_cell_that_raises_stops_the_build_naming_notebook_and_cell(tmp_path):
+    write_notebook(tmp_path / "01_fine.ipynb", "01 · Fine", code("x = 1"))
+    write_notebook(
+        tmp_path / "02_broken.ipynb", "02 · Broken", code("y = 2"), code("raise ValueError('no good')")
+    )
+    out = tmp_path / "site"
+    run = subprocess.run(
+        [*BUILD, "--notebooks", str(tmp_path), "--out", str(out)], capture_output=True, text=True
+    )
+    assert run.returncode != 0
+    assert "FAILED: 02_broken.ipynb, cell 2 (\"raise ValueError('no good')\")" in run.stderr
+    assert "no good" in run.stderr
+    assert not out.exists(), "nothing is published"
+
+
+def test_a_warning_stops_the_build_naming_notebook_and_cell_and_keeps_the_old_site(tmp_path):
+    write_notebook(
+        tmp_path / "01_warns.ipynb", "01 · Warns", code("import warnings\nwarnings.warn('careful')")
+    )
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("the previous site")
+    run = subprocess.run(
+        [*BUILD, "--notebooks", str(tmp_path), "--out", str(out)], capture_output=True, text=True
+    )
+    assert run.returncode != 0
+    assert "FAILED: 01_warns.ipynb, cell 1 ('import warnings') wrote to stderr" in run.stderr
+    assert "UserWarning: careful" in run.stderr
+    assert (out / "index.html").read_text() == "the previous site"
+
+
+def executed_by_hand(path: Path, *outputs):
+    """A one-code-cell notebook that looks executed, with the given outputs (no kernel needed)."""
+    write_notebook(path, "01 · By hand", code("show()"))
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].outputs = list(outputs)
+    return nb
+
+
+def test_an_error_output_is_never_published(tmp_path):
+    error = nbformat.v4.new_output("error", ename="KeyError", evalue="'w'", traceback=[])
+    nb = executed_by_hand(tmp_path / "01_err.ipynb", error)
+    with pytest.raises(SiteError, match=r"01_err.ipynb, cell 1 \('show\(\)'\) raised KeyError: 'w'"):
+        build_site([(tmp_path / "01_err.ipynb", nb)], tmp_path / "site")
+
+
+def test_a_page_that_would_load_from_the_internet_is_refused(tmp_path):
+    html = nbformat.v4.new_output(
+        "display_data", data={"text/html": '<script src="https://cdn.example/x.js"></script>'}
+    )
+    nb = executed_by_hand(tmp_path / "01_cdn.ipynb", html)
+    with pytest.raises(SiteError, match=r"01_cdn.ipynb would load a file from the internet"):
+        build_site([(tmp_path / "01_cdn.ipynb", nb)], tmp_path / "site")
+
+
+def test_a_notebook_without_its_title_cell_is_refused(tmp_path):
+    path = tmp_path / "01_untitled.ipynb"
+    for first in (
+        "Some prose without a title.",
+        "# 01 · Goals only\n\nAfter this notebook you will be able to:",
+    ):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(first)])
+        with pytest.raises(SiteError, match=r"01_untitled.ipynb, cell 0: the index needs .* '# NN · Title'"):
+            build_site([(path, nb)], tmp_path / "site")
+
+
+def test_the_description_is_the_sentence_under_the_title(tmp_path):
+    path = tmp_path / "01_described.ipynb"
+    first = (
+        "# 01 · Described\nWhere this one sits,\nover two lines.\n\nAfter this notebook you will be able to:"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(first)])
+    build_site([(path, nb)], tmp_path / "site")
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert (
+        '<a href="01_described.html">01 · Described</a></strong>: Where this one sits, over two lines.'
+        in index
+    )
