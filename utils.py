@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -618,6 +619,23 @@ def benchmark(
         # Round by round, so that a slow spell of the machine cancels out of the ratio.
         table["ratio"] = [np.median(np.divide(t, times[baseline])) for t in times.values()]
     return table
+
+
+def peak_memory(function: Callable[[], object]) -> int:
+    """Bytes of memory ``function()`` holds at its peak beyond what existed before it.
+
+    The result counts, temporaries too. Measured with ``tracemalloc``, which sees every NumPy
+    array but not PyTorch's tensors: use it on NumPy code.
+    """
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = function()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak - before
 
 
 # --- Exercises ---------------------------------------------------------------------------------

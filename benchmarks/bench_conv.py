@@ -23,7 +23,6 @@ import argparse
 import os
 import platform
 import sys
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -133,20 +132,6 @@ def implementations(case: Case) -> dict[str, tuple[Callable[[], object], bool]]:
     return found
 
 
-def peak_extra_bytes(function: Callable[[], object]) -> int:
-    """Largest amount of memory ``function`` holds at once beyond what existed before it
-    (its result included), as ``tracemalloc`` sees it: every NumPy array, no PyTorch tensor."""
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        result = function()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    del result
-    return peak - before
-
-
 def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
     """Check every implementation against F.conv2d, then time it and measure its memory.
 
@@ -164,7 +149,7 @@ def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
     table["gflop_s"] = case.flops() / (table["median_ms"] * 1e-3) / 1e9
     table = table.rename(columns={"ratio": "x_conv2d"})  # median of the round-by-round ratios
     table["x_conv2d_min"] = table["min_ms"] / table.loc["F.conv2d", "min_ms"]
-    table["peak_MB"] = [peak_extra_bytes(f) / 1e6 if seen else np.nan for f, seen in found.values()]
+    table["peak_MB"] = [utils.peak_memory(f) / 1e6 if seen else np.nan for f, seen in found.values()]
     table["cols_out_MB"] = case.im2col_bytes(np.dtype(np.float32).itemsize) / 1e6
     table.insert(0, "case", case.name)
     return table.rename_axis("implementation").reset_index()[COLUMNS]

@@ -70,10 +70,11 @@ def test_the_memory_table_shows_the_k_squared_blow_up(run):
         assert row["ratio"] == pytest.approx(25 * 784 / 1024)
 
 
-def test_the_speed_table_times_the_four_ways(run):
+def test_the_speed_table_times_the_five_ways(run):
     _, values = run
     table = values["timings"]
-    assert len(table["index"]) == 4
+    assert len(table["index"]) == 5
+    assert any("conv2d_per_offset" in name for name in table["index"])
     columns = table["columns"]
     rows = [dict(zip(columns, row, strict=True)) for row in table["data"]]
     assert all(r["median_ms"] > 0 and r["ms per image"] > 0 for r in rows)
@@ -108,3 +109,13 @@ def test_the_solutions_pass_every_check_including_the_hidden_ones(run):
         assert text.count("\N{CHECK MARK}") >= cell.source.count("utils.check("), cell.metadata["nbgrader"][
             "grade_id"
         ]
+
+
+def test_the_per_offset_variant_holds_far_less_memory_than_the_column_matrix(run):
+    _, values = run
+    peaks = dict(zip(values["peaks"]["index"], values["peaks"]["data"], strict=True))
+    im2col_mib, per_offset_mib = peaks["conv2d_im2col"][0], peaks["conv2d_per_offset"][0]
+    # conv2d_im2col holds its column matrix (N, C*k*k, L) and the output (N, K, 28, 28).
+    columns_and_output = (32 * 75 * 784 + 32 * 4 * 784) * 4 / 2**20
+    assert columns_and_output <= im2col_mib <= 1.25 * columns_and_output
+    assert per_offset_mib < im2col_mib / 4

@@ -4,8 +4,6 @@ Times are not tested here (a shared machine makes them noisy): benchmarks/bench_
 prints them and says whether the targets are met. Memory is deterministic, so it is tested.
 """
 
-import tracemalloc
-
 import numpy as np
 import pytest
 import torch
@@ -21,19 +19,6 @@ def reference(x, w, b=None, **geometry) -> np.ndarray:
     """F.conv2d on NumPy arrays."""
     bias = None if b is None else torch.from_numpy(b)
     return F.conv2d(torch.from_numpy(x), torch.from_numpy(w), bias, **geometry).numpy()
-
-
-def peak_extra_bytes(function) -> int:
-    """Peak memory that ``function()`` holds beyond what existed before it, result included."""
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        result = function()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    del result
-    return peak - before
 
 
 # --- conv2d_per_offset against PyTorch ---------------------------------------------------------
@@ -182,19 +167,19 @@ def moderate_inputs():
 
 def test_conv2d_im2col_holds_no_more_than_its_columns_and_output():
     x, w, b = moderate_inputs()
-    peak = peak_extra_bytes(lambda: utils.conv2d_im2col(x, w, b, padding=1))
+    peak = utils.peak_memory(lambda: utils.conv2d_im2col(x, w, b, padding=1))
     assert COLS + OUT <= peak <= 1.25 * (COLS + OUT), (peak, COLS + OUT)
 
 
 def test_im2col_holds_no_more_than_its_columns_and_the_padded_input():
     x, _, _ = moderate_inputs()
-    peak = peak_extra_bytes(lambda: utils.im2col(x, KS, padding=1))
+    peak = utils.peak_memory(lambda: utils.im2col(x, KS, padding=1))
     assert COLS <= peak <= 1.01 * (COLS + X_PAD), (peak, COLS)
 
 
 def test_conv2d_per_offset_never_builds_the_columns():
     x, w, b = moderate_inputs()
-    peak = peak_extra_bytes(lambda: utils.conv2d_per_offset(x, w, b, padding=1))
+    peak = utils.peak_memory(lambda: utils.conv2d_per_offset(x, w, b, padding=1))
     # At most: the padded input, the output, one term of it and the cells of one offset.
     assert OUT <= peak <= 1.1 * (X_PAD + 2 * OUT + CELLS), peak
     assert peak < 0.6 * COLS
@@ -202,7 +187,7 @@ def test_conv2d_per_offset_never_builds_the_columns():
 
 def test_mixed_dtypes_do_not_copy_the_columns_twice():
     x, w, _ = moderate_inputs()
-    peak = peak_extra_bytes(lambda: utils.conv2d_im2col(x, w.astype(np.float64), padding=1))
+    peak = utils.peak_memory(lambda: utils.conv2d_im2col(x, w.astype(np.float64), padding=1))
     # float64 columns and output, plus x converted to float64; never float32 and float64 columns.
     assert peak <= 1.25 * 2 * (COLS + OUT), (peak, 2 * (COLS + OUT))
 
@@ -242,3 +227,12 @@ def test_benchmark_ratio_to_a_baseline_is_taken_round_by_round():
     assert 0 < table.loc["fast", "ratio"] < 1
     with pytest.raises(ValueError, match=r"baseline must be one of the names \['a'\], got 'b'"):
         utils.benchmark({"a": lambda: None}, baseline="b")
+
+
+def test_peak_memory_counts_temporaries_and_the_result():
+    def make() -> np.ndarray:
+        temporary = np.ones(1_000_000)  # 8 MB, freed before returning
+        return temporary[:500_000].copy()  # 4 MB, kept
+
+    assert 12_000_000 <= utils.peak_memory(make) < 12_100_000
+    assert utils.peak_memory(lambda: None) < 10_000
