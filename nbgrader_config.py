@@ -25,6 +25,9 @@ c.Execute.interrupt_on_timeout = True
 # After the reply (or the interrupt), wait this long for the cell's last output. nbgrader's 4 s
 # are too short on a busy machine, and running out fails the student's whole notebook.
 c.Execute.iopub_timeout = 30
+# When a notebook is done, stop its kernel at once: a polite shutdown of a kernel that imported
+# PyTorch takes 2 to 3 seconds, for every notebook of every student.
+c.Execute.shutdown_kernel = "immediate"
 
 # A student who deleted a check cell is still graded on it: nbgrader puts it back.
 c.OverwriteCells.add_missing_cells = True

@@ -46,3 +46,9 @@ def test_notebook_paths_lists_the_series_in_order(tmp_path):
     for name in ("02_b.ipynb", "01_a.ipynb", "scratch.ipynb", "10_c.ipynb"):
         write_notebook(tmp_path / name)
     assert [p.name for p in notebook_paths(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
+
+
+def test_execute_can_skip_the_snapshot(tmp_path):
+    path = write_notebook(tmp_path / "04_fast.ipynb", "x = 1", "print(x + 1)")
+    nb, values = execute(path, snapshot=False)
+    assert values == {} and nb.cells[1].outputs[0]["text"] == "2\n" and len(nb.cells) == 2

@@ -274,7 +274,7 @@ def main() -> None:
     for path in paths:
         started = time.perf_counter()
         try:
-            executed.append((path, execute(path)[0]))
+            executed.append((path, execute(path, snapshot=False)[0]))
         except NotebookError as error:
             sys.exit(f"FAILED: {error}")
         print(f"{path.name}: executed in {time.perf_counter() - started:.1f} s", flush=True)
