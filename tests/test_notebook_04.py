@@ -88,29 +88,6 @@ def test_the_tf32_cell_says_what_it_shows(run):
     assert "No CUDA GPU" in text or "cuDNN precision" in text
 
 
-def test_the_exercises_are_graded_cells_worth_20_points(run):
-    nb, _ = run
-    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) >= 2
-    assert sum(c.metadata["nbgrader"]["points"] for c in graded) == 20
-    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
-    assert len(ids) == len(set(ids))
-    for cell in graded:
-        assert "### BEGIN HIDDEN TESTS" in cell.source and "utils.check(" in cell.source
-
-
-def test_the_solutions_pass_every_check_including_the_hidden_ones(run):
-    nb, _ = run
-    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    for cell in graded:
-        text = "".join(out.get("text", "") for out in cell.outputs)
-        assert not any(out.output_type == "error" for out in cell.outputs)
-        # A loop in a check cell prints one tick per pass; count at least one per call.
-        assert text.count("\N{CHECK MARK}") >= cell.source.count("utils.check("), cell.metadata["nbgrader"][
-            "grade_id"
-        ]
-
-
 def test_the_per_offset_variant_holds_far_less_memory_than_the_column_matrix(run):
     _, values = run
     peaks = dict(zip(values["peaks"]["index"], values["peaks"]["data"], strict=True))

@@ -1,7 +1,5 @@
 """Notebook 05: the backward pass through im2col, read from the notebook's own variables."""
 
-import json
-
 import nbformat
 import numpy as np
 import pytest
@@ -89,40 +87,6 @@ def exercise_cells():
     return nb, [(i, c) for i, c in enumerate(nb.cells) if "nbgrader" in c.metadata]
 
 
-def test_the_exercises_are_marked_for_nbgrader_and_worth_20_points():
-    nb, cells = exercise_cells()
-    first_exercise = min(i for i, _ in cells)
-    exercises_heading = next(i for i, c in enumerate(nb.cells) if "## Exercises" in c.source.splitlines())
-    assert exercises_heading < first_exercise
-    metadata = [c.metadata["nbgrader"] for _, c in cells]
-    ids = [m["grade_id"] for m in metadata]
-    assert len(ids) == len(set(ids))
-    checks = [(i, c) for i, c in cells if c.metadata["nbgrader"]["grade"]]
-    answers = [(i, c) for i, c in cells if c.metadata["nbgrader"]["solution"]]
-    assert len(checks) == len(answers) >= 2
-    assert sum(c.metadata["nbgrader"]["points"] for _, c in checks) == 20
-    for (i, answer), (j, check) in zip(answers, checks, strict=True):
-        assert j == i + 1, "each answer cell is followed by its check cell"
-        assert "### BEGIN SOLUTION" in answer.source and "### END SOLUTION" in answer.source
-        assert check.metadata["nbgrader"]["locked"] and not answer.metadata["nbgrader"]["locked"]
-        assert "utils.check(" in check.source.split("### BEGIN HIDDEN TESTS")[0]
-        assert "### BEGIN HIDDEN TESTS" in check.source and "### END HIDDEN TESTS" in check.source
-
-
-def test_the_solutions_pass_every_visible_and_hidden_check(executed):
-    nb, _ = executed(STEM)
-    checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    for cell in checks:
-        text = "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
-        assert not [out for out in cell.outputs if out.output_type == "error"]
-        assert text.count("correct") >= cell.source.count("utils.check(") >= 2, cell.source[:60]
-
-
 def test_the_exercise_answers_themselves(values):
     assert values["ex1_got"] == values["ex1_expected"]  # the last hidden geometry
     assert np.abs(np.array(values["ex2_got"]) - np.array(values["ex2_autograd"])).max() < 1e-10
-
-
-def test_the_committed_notebook_is_valid_json_with_a_python_kernel():
-    nb = json.loads((NOTEBOOK_DIR / f"{STEM}.ipynb").read_text())
-    assert nb["metadata"]["kernelspec"]["name"] == "python3"

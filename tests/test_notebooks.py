@@ -58,3 +58,19 @@ def test_house_style_goals_first_summary_and_exercises_last(path):
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             assert len(cell.source.splitlines()) <= 30, f"cell {index} is long: split it into ideas"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_the_solutions_pass_every_check_visible_and_hidden(path, executed):
+    """The markup itself (points, ids, order) is tested in test_assignment.py."""
+    nb, _ = executed(path.stem)
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(graded) >= 2
+    for cell in graded:
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        assert not [out for out in cell.outputs if out.output_type == "error"], grade_id
+        text = "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
+        lines = text.splitlines()
+        # At least one tick per utils.check call (a loop prints one per pass), and nothing else.
+        assert len(lines) >= cell.source.count("utils.check(") >= 1, grade_id
+        assert all(line.startswith("\N{CHECK MARK}") for line in lines), (grade_id, lines)
