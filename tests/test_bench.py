@@ -36,17 +36,11 @@ def test_the_table_has_every_implementation_on_every_case(quick_run):
     expected.add(("utils.conv2d_naive", "a"))  # the loops only on the tiny case
     assert pairs == expected
     assert len(table) == len(expected)
-    assert list(table.columns) == [
-        "implementation",
-        "case",
-        "median_ms",
-        "min_ms",
-        "gflop_s",
-        "x_conv2d",
-        "x_conv2d_min",
-        "peak_MB",
-        "cols_out_MB",
-    ]
+    # What the issue asks the table to show: implementation, shape, median and min time,
+    # GFLOP/s, ratio to F.conv2d, peak memory (and the cols+output yardstick it is judged by).
+    for column in ("implementation", "case", "median_ms", "min_ms", "gflop_s", "x_conv2d", "peak_MB"):
+        assert column in table.columns, column
+    assert table.columns.is_unique
 
 
 def test_the_numbers_are_sane(quick_run):
