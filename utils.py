@@ -54,6 +54,9 @@ CIFAR10_CLASSES = (
 )
 CIFAR10_MEAN = (0.5, 0.5, 0.5)
 CIFAR10_STD = (0.5, 0.5, 0.5)
+# conv2d_im2col builds its column matrix in blocks of about this size: 2 MiB stays in the
+# cache of most processors (L2 or L3), so the matrix multiply reads what was just written.
+COLUMN_BLOCK_BYTES = 2 * 2**20
 
 
 # --- Checking arguments ---------------------------------------------------------------------
@@ -241,34 +244,26 @@ def im2col(
     return cols.reshape(n_images, channels * kh * kw, h_out * w_out)
 
 
-def _im2col_batch_last(
-    x: np.ndarray,
-    kernel_size: IntOrPair,
-    stride: IntOrPair = 1,
-    padding: IntOrPair = 0,
-    dilation: IntOrPair = 1,
-) -> np.ndarray:
+def _side_by_side(windows: np.ndarray) -> np.ndarray:
     """The columns of ``im2col`` with the images side by side: one (C*kh*kw, N*L) matrix.
 
     Column ``n*L + l`` is column l of image n in ``im2col(x)``: the same numbers, with the
-    batch axis moved last, so that a single matrix multiply covers the whole batch.
+    batch axis moved last, so that a single matrix multiply covers every image.
 
-    x (N, C, H, W) -> (C*kh*kw, N*L) with L = H_out * W_out
+    windows (N, C, H_out, W_out, kh, kw), from ``_windows`` -> (C*kh*kw, N*L) with L = H_out * W_out
     """
-    windows = _windows(x, kernel_size, stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
     n_images, channels, h_out, w_out, kh, kw = windows.shape
     cols = windows.transpose(1, 4, 5, 0, 2, 3).copy()  # (C, kh, kw, N, H_out, W_out)
     return cols.reshape(channels * kh * kw, n_images * h_out * w_out)
 
 
-def _to_nchw(out: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """Put a batch-last result in NCHW order and add the biases, in one pass over the output.
+def _to_nchw(result: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> np.ndarray:
+    """Write a batch-last result into ``out`` in NCHW order, adding the biases on the way.
 
-    out (K, N, H_out, W_out), b (K,) -> a new C-contiguous (N, K, H_out, W_out) array
+    result (K, N, H_out, W_out), b (K,), out (N, K, H_out, W_out) -> out
     """
-    bias = np.zeros(out.shape[0], out.dtype) if b is None else b.astype(out.dtype, copy=False)
-    # order="C": the sum is written in NCHW order, not in the order of the transposed view.
-    return np.add(out.transpose(1, 0, 2, 3), bias.reshape(1, -1, 1, 1), order="C")
+    bias = 0 if b is None else b.astype(result.dtype, copy=False).reshape(1, -1, 1, 1)
+    return np.add(result.transpose(1, 0, 2, 3), bias, out=out)
 
 
 def conv2d_im2col(
@@ -279,13 +274,15 @@ def conv2d_im2col(
     padding: IntOrPair = 0,
     dilation: IntOrPair = 1,
 ) -> np.ndarray:
-    """Convolution as im2col, then one matrix multiply, then a reshape.
+    """Convolution as im2col, then one matrix multiply, then a reshape, a block of images at a time.
 
-    The columns of all N images sit side by side in one (C*kh*kw, N*L) matrix (see
-    ``_im2col_batch_last``), so ONE matrix multiply by the (K, C*kh*kw) filter matrix
-    computes every output value: one large BLAS call that keeps all cores busy, rather than
-    N small ones. Its (K, N*L) result is reshaped, then copied into (N, K, H_out, W_out)
-    order with the biases added on the way. Memory: the column matrix plus the output.
+    For a block of images, ``_side_by_side`` copies their windows into one (C*kh*kw, B*L)
+    column matrix; ONE matrix multiply by the (K, C*kh*kw) filter matrix computes all their
+    output values; a reshape puts the (K, B*L) result in (B, K, H_out, W_out) order, with the
+    biases added. A block holds about ``COLUMN_BLOCK_BYTES`` of columns: small enough to stay
+    in the processor's cache from the moment they are written until the multiply reads them,
+    large enough for one efficient multiply. (PyTorch's own im2col convolution on the CPU goes
+    one image at a time.) Memory: the padded input, the output and one block's columns.
 
     x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
@@ -297,12 +294,19 @@ def conv2d_im2col(
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     n_images = x.shape[0]
     n_filters, _, kh, kw = w.shape
-    h_out, w_out = _output_pair(x.shape[2:], (kh, kw), stride, padding, dilation)
+    windows = _windows(x, (kh, kw), stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
+    h_out, w_out = windows.shape[2:4]
+    w_rows = w.reshape(n_filters, -1)  # (K, C*kh*kw)
+    image_bytes = w_rows.shape[1] * h_out * w_out * dtype.itemsize  # one image's columns
+    block = max(1, COLUMN_BLOCK_BYTES // image_bytes)  # images per block
 
-    cols = _im2col_batch_last(x, (kh, kw), stride, padding, dilation)  # (C*kh*kw, N*L)
-    out = w.reshape(n_filters, -1) @ cols  # (K, C*kh*kw) @ (C*kh*kw, N*L) -> (K, N*L)
-    del cols  # freed before the output is copied below, so the peak stays columns + output
-    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b)
+    out = np.empty((n_images, n_filters, h_out, w_out), dtype=dtype)
+    for start in range(0, n_images, block):
+        cols = _side_by_side(windows[start : start + block])  # (C*kh*kw, B*L)
+        result = w_rows @ cols  # (K, C*kh*kw) @ (C*kh*kw, B*L) -> (K, B*L)
+        del cols  # freed before the next block builds its own: one block of columns at a time
+        _to_nchw(result.reshape(n_filters, -1, h_out, w_out), b, out[start : start + block])
+    return out
 
 
 def conv2d_per_offset(
@@ -339,7 +343,8 @@ def conv2d_per_offset(
             # The cells under w[:, :, p, q]; the reshape copies them (the size of x).
             cells = windows[:, :, :, :, p, q].transpose(1, 0, 2, 3).reshape(channels, -1)  # (C, N*L)
             out += w[:, :, p, q] @ cells  # (K, C) @ (C, N*L) -> (K, N*L)
-    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b)
+    nchw = np.empty((n_images, n_filters, h_out, w_out), dtype=dtype)
+    return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b, nchw)
 
 
 # --- The backward pass ------------------------------------------------------------------------

@@ -61,8 +61,9 @@ def test_memory_is_measured_for_numpy_and_marked_missing_for_torch(quick_run):
     assert (numpy_rows["peak_MB"] > 0).all()
     assert table[table["implementation"].isin(TORCH_VERSIONS)]["peak_MB"].isna().all()
     im2col = table[table["implementation"] == "utils.conv2d_im2col"]
-    # conv2d_im2col builds its column matrix and its output: the peak cannot be below them.
-    assert (im2col["peak_MB"] >= 0.999 * im2col["cols_out_MB"]).all()
+    # conv2d_im2col builds its column matrix a block at a time: never more than all of it
+    # plus the output (the memory target).
+    assert (im2col["peak_MB"] <= 1.25 * im2col["cols_out_MB"]).all()
     per_offset = table[table["implementation"] == "utils.conv2d_per_offset"]
     assert (per_offset["peak_MB"].to_numpy() < im2col["peak_MB"].to_numpy()).all()
 

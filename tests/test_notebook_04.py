@@ -6,6 +6,8 @@ The tests read the notebook's own variables from one headless run (the ``execute
 import numpy as np
 import pytest
 
+import utils
+
 STEM = "04_im2col_vs_conv2d"
 POST_FIRST_ROW = [-0.0445, 0.0310, -0.0023, 0.0916, -0.0102]  # printed in the seed post
 
@@ -88,11 +90,14 @@ def test_the_tf32_cell_says_what_it_shows(run):
     assert "No CUDA GPU" in text or "cuDNN precision" in text
 
 
-def test_the_per_offset_variant_holds_far_less_memory_than_the_column_matrix(run):
+def test_the_blocked_and_per_offset_versions_hold_far_less_memory_than_the_column_matrix(run):
     _, values = run
-    peaks = dict(zip(values["peaks"]["index"], values["peaks"]["data"], strict=True))
-    im2col_mib, per_offset_mib = peaks["conv2d_im2col"][0], peaks["conv2d_per_offset"][0]
-    # conv2d_im2col holds its column matrix (N, C*k*k, L) and the output (N, K, 28, 28).
-    columns_and_output = (32 * 75 * 784 + 32 * 4 * 784) * 4 / 2**20
-    assert columns_and_output <= im2col_mib <= 1.25 * columns_and_output
-    assert per_offset_mib < im2col_mib / 4
+    whole, blocked, per_offset = (row[0] * 2**20 for row in values["peaks"]["data"])  # bytes
+    image_columns = 75 * 784 * 4  # one image's columns, float32 bytes
+    output = 32 * 4 * 784 * 4  # the output (32, 4, 28, 28)
+    # im2col holds the whole (32, 75, 784) column matrix: at least that, and little more.
+    assert 32 * image_columns <= whole <= 1.01 * (32 * image_columns + 32 * 3 * 32 * 32 * 4)
+    # conv2d_im2col holds one block of columns and the output.
+    block_and_output = utils.COLUMN_BLOCK_BYTES // image_columns * image_columns + output
+    assert block_and_output <= blocked <= 1.25 * block_and_output
+    assert blocked < whole / 2 and per_offset < whole / 4

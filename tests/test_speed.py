@@ -1,4 +1,4 @@
-"""The fast im2col, the per-offset convolution and the benchmark helper: right answers, lean memory.
+"""The fast (blocked) im2col, the per-offset convolution and the benchmark helper: right answers, lean memory.
 
 Times are not tested here (a shared machine makes them noisy): benchmarks/bench_conv.py
 prints them and says whether the targets are met. Memory is deterministic, so it is tested.
@@ -122,7 +122,8 @@ def test_the_batch_last_columns_are_im2cols_columns_side_by_side():
         cols = utils.im2col(x, c["kernel"], **geometry)  # (N, C*kh*kw, L)
         n_images, rows, length = cols.shape
         side_by_side = cols.transpose(1, 0, 2).reshape(rows, n_images * length)
-        np.testing.assert_array_equal(utils._im2col_batch_last(x, c["kernel"], **geometry), side_by_side)
+        windows = utils._windows(x, c["kernel"], **geometry)
+        np.testing.assert_array_equal(utils._side_by_side(windows), side_by_side)
 
 
 @pytest.mark.parametrize("conv", [utils.conv2d_im2col, utils.conv2d_per_offset])
@@ -165,10 +166,33 @@ def moderate_inputs():
     return x, w, b
 
 
-def test_conv2d_im2col_holds_no_more_than_its_columns_and_output():
+def test_conv2d_im2col_holds_one_block_of_columns_and_the_output():
     x, w, b = moderate_inputs()
-    peak = utils.peak_memory(lambda: utils.conv2d_im2col(x, w, b, padding=1))
-    assert COLS + OUT <= peak <= 1.25 * (COLS + OUT), (peak, COLS + OUT)
+    image_cols = COLS // N  # the columns of one image
+    block = utils.COLUMN_BLOCK_BYTES // image_cols
+    assert 1 < block < N, "the moderate case must need several blocks"
+    x_many = np.concatenate([x] * 4)  # 64 images: many blocks
+    peak = utils.peak_memory(lambda: utils.conv2d_im2col(x_many, w, b, padding=1))
+    block_cols, out = block * image_cols, 4 * OUT
+    # One block's columns and the whole output, with little else (the padded input and one
+    # block's multiply result); never the column matrix of the whole batch.
+    expected = block_cols + out + 4 * X_PAD + block * K * H * H * FLOAT32
+    assert block_cols + out <= peak <= 1.1 * expected, (peak, expected)
+    assert peak < 0.5 * (4 * COLS + out)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 3 * 4 * 2 * 9 * 25, 2**40])
+def test_conv2d_im2col_gives_the_same_result_for_any_block_size(block_bytes, monkeypatch):
+    """One image per block, three per block (7 is not a multiple of 3), all in one block."""
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((7, 2, 6, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    geometry = {"stride": (1, 2), "padding": 1, "dilation": (2, 1)}  # 25 output positions
+    expected = reference(x, w, b, **geometry)
+    monkeypatch.setattr(utils, "COLUMN_BLOCK_BYTES", block_bytes)
+    got = utils.conv2d_im2col(x, w, b, **geometry)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_im2col_holds_no_more_than_its_columns_and_the_padded_input():
@@ -188,7 +212,7 @@ def test_conv2d_per_offset_never_builds_the_columns():
 def test_mixed_dtypes_do_not_copy_the_columns_twice():
     x, w, _ = moderate_inputs()
     peak = utils.peak_memory(lambda: utils.conv2d_im2col(x, w.astype(np.float64), padding=1))
-    # float64 columns and output, plus x converted to float64; never float32 and float64 columns.
+    # float64 blocks and output, plus x converted to float64; never float32 and float64 columns.
     assert peak <= 1.25 * 2 * (COLS + OUT), (peak, 2 * (COLS + OUT))
 
 
