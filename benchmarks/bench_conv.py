@@ -12,9 +12,10 @@ Times come from ``utils.benchmark``: every implementation of a case runs in turn
 of calls, round after round in one process, so a slow spell of a shared machine hits them
 all alike; ``x_conv2d`` is the median of the round-by-round ratios to F.conv2d's time, and
 ``x_conv2d_min`` the ratio of the fastest times. The load average is printed before and
-after: on a busy machine every time grows, the ratios much less. Memory comes from
-``tracemalloc``, which sees every NumPy array; PyTorch allocates outside of it, so its
-implementations show no memory figure.
+after: on a busy machine every time grows, the ratios much less. The idle threads of NumPy
+and PyTorch are told to sleep at once, so that neither slows the other down (see below).
+Memory comes from ``tracemalloc``, which sees every NumPy array; PyTorch allocates outside of
+it, so its implementations show no memory figure.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+# NumPy (OpenBLAS threads) and PyTorch (OpenMP threads) alternate in this one process. By
+# default a library's idle threads keep spinning on the cores after each call (OpenBLAS's for
+# about 0.1 s) and slow down whichever library runs next: on a 2-core machine that moved the
+# ratios to F.conv2d by up to 2x, in either direction. Threads that go to sleep at once time
+# each call as if it ran on its own. Set before NumPy and PyTorch load; a value you set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # 2**4 cycles: the least OpenBLAS takes
 
 import matplotlib
 
@@ -212,6 +221,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         f"float32, {repeats} rounds{' (quick: single calls)' if args.quick else ''}; "
         f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"  idle threads: OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, "
+        f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}"
     )
     cases = CASES
     if args.quick:
