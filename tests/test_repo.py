@@ -1,5 +1,6 @@
 """The repository itself: pinned environment, clean notebooks, lint, documented commands."""
 
+import ast
 import json
 import re
 import subprocess
@@ -67,3 +68,12 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make html" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_public_helper_in_utils_is_used_by_a_notebook():
+    """utils.py holds what the notebooks share, and nothing they do not use."""
+    tree = ast.parse((ROOT / "utils.py").read_text())
+    public = [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name[0] != "_"]
+    notebooks = "".join(path.read_text() for path in sorted((ROOT / "notebooks").glob("*.ipynb")))
+    unused = [name for name in public if not re.search(rf"\butils\.{name}\(", notebooks)]
+    assert len(public) >= 10 and not unused, f"no notebook calls utils.{unused}"
