@@ -1,5 +1,7 @@
 """tools/notebooks.py: the headless runner behind `make html` and the notebook tests."""
 
+import os
+
 import nbformat
 import pytest
 
@@ -52,3 +54,14 @@ def test_execute_can_skip_the_snapshot(tmp_path):
     path = write_notebook(tmp_path / "04_fast.ipynb", "x = 1", "print(x + 1)")
     nb, values = execute(path, snapshot=False)
     assert values == {} and nb.cells[1].outputs[0]["text"] == "2\n" and len(nb.cells) == 2
+
+
+def test_execute_uses_local_sockets_and_leaves_no_kernel_behind(tmp_path, capfd):
+    path = write_notebook(tmp_path / "05_quiet.ipynb", "import os\npid = os.getpid()")
+    _, values = execute(path)
+    # No TCP port (so no warning about it on the terminal), no socket file left anywhere.
+    assert "TCP" not in capfd.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["05_quiet.ipynb"]
+    # The kernel was stopped, not left to notice that its parent is gone.
+    with pytest.raises(ProcessLookupError):
+        os.kill(values["pid"], 0)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -65,25 +67,30 @@ def execute(path: Path, timeout: int = 300, snapshot: bool = True) -> tuple[nbfo
     notebook and the cell if any cell raises.
     """
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        # Stop the kernel at once when done: a polite shutdown of a kernel that imported
-        # PyTorch takes 2 to 3 seconds, a quarter of a short notebook's run.
-        shutdown_kernel="immediate",
-    )
-    try:
-        with client.setup_kernel():
-            for index, cell in enumerate(nb.cells):
-                client.execute_cell(cell, index)
-            if snapshot:
-                nb.cells.append(nbformat.v4.new_code_cell(_SNAPSHOT))
-                client.execute_cell(nb.cells[-1], len(nb.cells) - 1, store_history=False)
-                outputs = nb.cells.pop().outputs
-    except CellExecutionError as error:
-        index, first_line = _failed_cell(nb)
-        raise NotebookError(f"{path.name}, cell {index} ({first_line!r}) raised:\n{error}") from None
+    with tempfile.TemporaryDirectory() as sockets:
+        # The kernel talks over local socket files, not TCP ports: nothing is reachable from
+        # the network, and ipykernel has no reason to warn about unencrypted TCP on stderr.
+        ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
+        client = NotebookClient(
+            nb,
+            config=ipc,
+            kernel_name="python3",
+            timeout=timeout,
+            resources={"metadata": {"path": str(path.parent)}},
+            # Stop the kernel at once when done: a polite shutdown of a kernel that imported
+            # PyTorch takes 2 to 3 seconds, a quarter of a short notebook's run.
+            shutdown_kernel="immediate",
+        )
+        try:
+            with client.setup_kernel():
+                for index, cell in enumerate(nb.cells):
+                    client.execute_cell(cell, index)
+                if snapshot:
+                    nb.cells.append(nbformat.v4.new_code_cell(_SNAPSHOT))
+                    client.execute_cell(nb.cells[-1], len(nb.cells) - 1, store_history=False)
+                    outputs = nb.cells.pop().outputs
+        except CellExecutionError as error:
+            index, first_line = _failed_cell(nb)
+            raise NotebookError(f"{path.name}, cell {index} ({first_line!r}) raised:\n{error}") from None
     values = json.loads("".join(out.get("text", "") for out in outputs)) if snapshot else {}
     return nb, values
