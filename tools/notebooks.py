@@ -70,6 +70,7 @@ def execute(path: Path, timeout: int = 300, snapshot: bool = True) -> tuple[nbfo
     with tempfile.TemporaryDirectory() as sockets:
         # The kernel talks over local socket files, not TCP ports: nothing is reachable from
         # the network, and ipykernel has no reason to warn about unencrypted TCP on stderr.
+        # The path is absolute: the kernel runs in the notebook's folder, this process not.
         ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
         client = NotebookClient(
             nb,
