@@ -107,8 +107,18 @@ def _output_pair(
     return out[0], out[1]
 
 
-def _check_conv_inputs(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
-    """Check the shapes of an input batch, its filters and their biases."""
+def _conv_inputs(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Check the shapes of an input batch, its filters and their biases; return them as arrays.
+
+    x and w come back in one dtype, NumPy's rule for the two (float32 and float64 give
+    float64): a float32 @ float64 multiply would first copy the float32 side.
+
+    x (N, C, H, W), w (K, C, kh, kw), b (K,) -> the same three
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    b = None if b is None else np.asarray(b)
     if x.ndim != 4:
         raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
     if w.ndim != 4:
@@ -119,6 +129,8 @@ def _check_conv_inputs(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> No
         )
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"b must have shape (K,) = ({w.shape[0]},), one bias per filter, got {b.shape}")
+    dtype = np.result_type(x, w)
+    return x.astype(dtype, copy=False), w.astype(dtype, copy=False), b
 
 
 # --- Convolution arithmetic -----------------------------------------------------------------
@@ -172,9 +184,7 @@ def conv2d_naive(
 
     x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
-    x, w = np.asarray(x), np.asarray(w)
-    b = None if b is None else np.asarray(b)
-    _check_conv_inputs(x, w, b)
+    x, w, b = _conv_inputs(x, w, b)
     n_images, _, height, width = x.shape
     n_filters, _, kh, kw = w.shape
     h_out, w_out = _output_pair((height, width), (kh, kw), stride, padding, dilation)
@@ -182,7 +192,7 @@ def conv2d_naive(
     dh, dw = _pair(dilation, "dilation", 1)
     x_pad = _pad(x, _pair(padding, "padding", 0))
 
-    out = np.zeros((n_images, n_filters, h_out, w_out), dtype=np.result_type(x, w))
+    out = np.zeros((n_images, n_filters, h_out, w_out), dtype=x.dtype)
     for n in range(n_images):
         for k in range(n_filters):
             for i in range(h_out):
@@ -286,12 +296,8 @@ def conv2d_im2col(
 
     x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
-    x, w = np.asarray(x), np.asarray(w)
-    b = None if b is None else np.asarray(b)
-    _check_conv_inputs(x, w, b)
-    # One dtype for both: a float32 @ float64 multiply would first copy the columns to float64.
-    dtype = np.result_type(x, w)
-    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    x, w, b = _conv_inputs(x, w, b)
+    dtype = x.dtype  # w's too
     n_images = x.shape[0]
     n_filters, _, kh, kw = w.shape
     windows = _windows(x, (kh, kw), stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
@@ -327,11 +333,8 @@ def conv2d_per_offset(
 
     x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
-    x, w = np.asarray(x), np.asarray(w)
-    b = None if b is None else np.asarray(b)
-    _check_conv_inputs(x, w, b)
-    dtype = np.result_type(x, w)
-    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    x, w, b = _conv_inputs(x, w, b)
+    dtype = x.dtype  # w's too
     n_images, channels = x.shape[:2]
     n_filters, _, kh, kw = w.shape
     windows = _windows(x, (kh, kw), stride, padding, dilation)  # (N, C, H_out, W_out, kh, kw)
