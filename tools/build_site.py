@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
-from notebooks import NOTEBOOK_DIR, ROOT, NotebookError, execute, notebook_paths
+from notebooks import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
 
 SITE_DIR = ROOT / "site"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "site_template"
@@ -62,12 +62,6 @@ class Page:
     @property
     def href(self) -> str:
         return f"{self.path.stem}.html"
-
-
-def cell_name(path: Path, index: int, cell: nbformat.NotebookNode) -> str:
-    """How messages name a cell: ``02_x.ipynb, cell 7 ('first line')``, as the runner does."""
-    first_line = cell.source.splitlines()[0] if cell.source else ""
-    return f"{path.name}, cell {index} ({first_line!r})"
 
 
 def refuse_errors_and_warnings(path: Path, nb: nbformat.NotebookNode) -> None:

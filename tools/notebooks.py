@@ -24,12 +24,18 @@ def notebook_paths(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
 
-def _failed_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
-    """Index and first source line of the cell that holds an error output."""
+def cell_name(path: Path, index: int, cell: nbformat.NotebookNode) -> str:
+    """How messages name a cell: ``02_x.ipynb, cell 7 ('its first line')``."""
+    first_line = cell.source.splitlines()[0] if cell.source else ""
+    return f"{path.name}, cell {index} ({first_line!r})"
+
+
+def _failed_cell(path: Path, nb: nbformat.NotebookNode) -> str:
+    """The name of the cell that holds an error output (the notebook's, if none does)."""
     for index, cell in enumerate(nb.cells):
         if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
-            return index, cell.source.splitlines()[0] if cell.source else ""
-    return -1, ""
+            return cell_name(path, index, cell)
+    return path.name
 
 
 # Runs in the kernel after the last cell: every global that JSON can hold, as one JSON line.
@@ -91,7 +97,6 @@ def execute(path: Path, timeout: int = 300, snapshot: bool = True) -> tuple[nbfo
                     client.execute_cell(nb.cells[-1], len(nb.cells) - 1, store_history=False)
                     outputs = nb.cells.pop().outputs
         except CellExecutionError as error:
-            index, first_line = _failed_cell(nb)
-            raise NotebookError(f"{path.name}, cell {index} ({first_line!r}) raised:\n{error}") from None
+            raise NotebookError(f"{_failed_cell(path, nb)} raised:\n{error}") from None
     values = json.loads("".join(out.get("text", "") for out in outputs)) if snapshot else {}
     return nb, values
