@@ -45,8 +45,10 @@ clean:
 #                   solutions in course/release/$(ASSIGNMENT), and its zip course/$(ASSIGNMENT).zip
 # make collect      unpack the students' archives from course/downloaded/$(ASSIGNMENT)/archive/
 #                   into course/submitted/<student>/$(ASSIGNMENT)/
-# make autograde    grade every submission not graded yet (FORCE=1: all again), write each
-#                   student's feedback HTML to course/feedback/ and the scores to course/grades.csv
+# make autograde    grade every submission not graded yet (FORCE=1: all again), each student's
+#                   kernels in a sandbox (UNSAFE=1: without), write each student's feedback HTML
+#                   to course/feedback/, the scores to course/grades.csv, suspicious cells to
+#                   course/flags.csv
 COURSE ?= course
 ASSIGNMENT ?= conv-im2col
 NOTEBOOK_DIR ?= notebooks
@@ -62,11 +64,17 @@ assignment: $(VENV)/installed
 collect: $(VENV)/installed
 	$(NBGRADER) zip_collect $(ASSIGNMENT) --force $(IN_COURSE)
 
+# Student kernels run in a bubblewrap sandbox (tools/sandbox.py): without one, nobody is
+# graded. UNSAFE=1 grades with the grader's own rights and says so at the end.
 # A submission that cannot be graded at all makes nbgrader fail at the end, after grading
-# everyone else: feedback and grades are still written, then make reports the failure.
+# everyone else: feedback, grades and flags are still written, then make reports the failure.
 autograde: $(VENV)/installed
+	$(if $(UNSAFE),,$(PYTHON) tools/sandbox.py)
 	status=0; \
+	export UNSAFE_GRADING=$(if $(UNSAFE),1,0); \
 	$(NBGRADER) autograde $(ASSIGNMENT) $(IN_COURSE) $(if $(FORCE),--force) || status=$$?; \
 	$(NBGRADER) generate_feedback $(ASSIGNMENT) --force $(IN_COURSE) || status=$$?; \
 	$(NBGRADER) export --to $(COURSE)/grades.csv $(IN_COURSE) || status=$$?; \
+	$(PYTHON) tools/flags.py $(COURSE) $(ASSIGNMENT) || status=$$?; \
+	$(if $(UNSAFE),echo "WARNING: graded WITHOUT the sandbox (UNSAFE=1): student code ran with your rights.";) \
 	exit $$status

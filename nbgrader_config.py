@@ -4,11 +4,17 @@ nbgrader reads this file when it runs in the repository root, as `make assignmen
 `make collect` and `make autograde` do (see the README's instructor section).
 """
 
+import os
+import sys
 from pathlib import Path
 
 from nbgrader import utils
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.validator import Validator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+from sandbox import SandboxedKernelManager  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 
@@ -58,6 +64,29 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
         return cell, resources
 
 
+class SandboxedExecute(Execute):
+    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/sandbox.py).
+
+    The sandbox shows the kernel a copy of the student's files and nothing else of the course,
+    and gives it no network; see tools/sandbox.py and the README's instructor section.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(kernel_manager_class=SandboxedKernelManager, **kwargs)
+
+
+# Sandbox limits for each student kernel (the per-cell timeout is Execute.timeout, above).
+c.SandboxedKernelManager.memory_limit = 4 * 2**30  # bytes a kernel may allocate
+c.SandboxedKernelManager.max_processes = 512  # processes and threads
+c.SandboxedKernelManager.max_file_size = 256 * 2**20  # bytes in one written file
+
+# `make autograde UNSAFE=1` sets UNSAFE_GRADING=1: grade with the grader's own rights.
+_execute = Execute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExecute
+
 _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrader's own list
-_steps.insert(_steps.index(Execute) + 1, StderrIsNotAFailure)
+_steps[_steps.index(Execute)] = _execute
+_steps.insert(_steps.index(_execute) + 1, StderrIsNotAFailure)
 c.Autograde.autograde_preprocessors = _steps
+# `nbgrader validate` runs the notebook it checks in a sandbox too.
+_validate = Validator.class_traits()["preprocessors"].default()
+c.Validator.preprocessors = [_execute if step is Execute else step for step in _validate]

@@ -1,0 +1,166 @@
+"""tools/sandbox.py: what a student kernel can see, reach and use while it is graded.
+
+Each test starts real sandboxed kernels (bubblewrap) on a small course-like folder; the
+attacks through nbgrader itself are in tests/test_assignment.py.
+"""
+
+import os
+import re
+import socket
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from traitlets.config import Config
+
+from notebooks import ROOT
+from sandbox import SandboxedKernelManager, sandbox_problem
+
+TOKEN = "sandbox-test-survivor"  # in the command line of a process a kernel leaves behind
+
+
+def run(folder: Path, *sources: str, **limits) -> list[str]:
+    """Run each source as a cell of a sandboxed kernel working in ``folder``; return what each printed."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    client = NotebookClient(
+        nb,
+        config=Config({"SandboxedKernelManager": limits}),
+        kernel_name="python3",
+        kernel_manager_class=SandboxedKernelManager,
+        resources={"metadata": {"path": str(folder)}},
+        timeout=60,
+        allow_errors=True,
+        shutdown_kernel="immediate",
+    )
+    client.execute()
+    printed = []
+    for cell in nb.cells:
+        texts = [o.get("text", "") for o in cell.outputs]
+        texts += [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+        printed.append("".join(texts))
+    return printed
+
+
+@pytest.fixture
+def course(tmp_path) -> Path:
+    """A course folder as nbgrader leaves it while it grades student 'me'; returns me's folder."""
+    (tmp_path / "gradebook.db").write_text("grades")
+    (tmp_path / "source" / "a").mkdir(parents=True)
+    (tmp_path / "source" / "a" / "01.ipynb").write_text("BEGIN HIDDEN TESTS")
+    (tmp_path / "submitted" / "other" / "a").mkdir(parents=True)
+    (tmp_path / "submitted" / "other" / "a" / "01.ipynb").write_text("the other student's work")
+    work = tmp_path / "autograded" / "me" / "a"
+    (work / "data").mkdir(parents=True)
+    (work / "01.ipynb").write_text("BEGIN HIDDEN TESTS (restored by nbgrader)")
+    (work / "utils.py").write_text("VALUE = 1\n")
+    (work / "data" / "sample.txt").write_text("images")
+    (work / "notes.txt").write_text("mine")
+    return work
+
+
+def test_the_kernel_sees_a_copy_of_its_own_folder_without_notebooks_and_nothing_of_the_course(course):
+    listing, writes, escape = run(
+        course,
+        "import os; print(sorted(os.listdir('.')), os.getcwd())",
+        "open('notes.txt', 'w').write('changed'); print(open('notes.txt').read())\n"
+        "for name in ('utils.py', 'data/sample.txt', 'data/new.txt'):\n"
+        "    try:\n"
+        "        open(name, 'a').write('x'); print(name, 'written')\n"
+        "    except OSError as error:\n"
+        "        print(name, 'refused', error.errno)",
+        f"import os; print([p for p in {[str(p) for p in course.parents]!r} if os.path.exists(p)])\n"
+        "print(os.listdir('/tmp'), os.path.exists(os.path.expanduser('~root/.bashrc')))\n"
+        f"print(os.listdir({str(ROOT)!r}))",
+    )
+    assert listing.startswith("['data', 'notes.txt', 'utils.py'] /home/student/a")
+    assert writes.startswith("changed")
+    assert (course / "notes.txt").read_text() == "mine"  # the kernel wrote its private copy
+    for name in ("utils.py", "data/sample.txt", "data/new.txt"):
+        assert f"{name} refused" in writes  # the originals are read-only
+    assert (course / "utils.py").read_text() == "VALUE = 1\n"
+    parents, tmp, repository = escape.splitlines()
+    assert parents == "['/tmp', '/']", "no folder of the course is visible"
+    assert re.fullmatch(r"\['sandbox-\w+'\] False", tmp), "a /tmp of its own; no home folder of the grader"
+    assert repository == "['.venv']", "of the repository, only the Python environment"
+
+
+def test_the_kernel_has_no_network_and_no_secrets_of_the_grader(course, monkeypatch):
+    monkeypatch.setenv("GRADER_TOKEN", "s3cret")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.settimeout(5)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    (result,) = run(
+        course,
+        "import os, socket\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('connected')\n"
+        "except OSError as error:\n"
+        "    print('refused', type(error).__name__)\n"
+        "print(os.environ.get('GRADER_TOKEN'), sorted(os.environ))",
+    )
+    listener.close()
+    assert result.startswith("refused ConnectionRefusedError") and not accepted
+    assert "s3cret" not in result and "GRADER_TOKEN" not in result
+
+
+def survivors() -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if TOKEN.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
+def test_nothing_a_kernel_starts_outlives_it(course):
+    (started,) = run(
+        course,
+        "import subprocess\n"
+        f"for _ in range(3):\n"
+        f"    subprocess.Popen(['sh', '-c', 'sleep 600; : {TOKEN}'], start_new_session=True)\n"
+        f"print(subprocess.run(['pgrep', '-fc', '{TOKEN}'], capture_output=True, text=True).stdout)",
+    )
+    assert started.strip() == "3"
+    assert survivors() == []
+
+
+def test_memory_processes_and_file_size_are_limited(course):
+    memory, processes, files = run(
+        course,
+        "import numpy as np\ntry:\n    np.ones(2**28)\nexcept MemoryError:\n    print('no memory')",
+        "import threading, time\nstarted = 0\ntry:\n"
+        "    for _ in range(200):\n"
+        "        threading.Thread(target=time.sleep, args=(5,), daemon=True).start(); started += 1\n"
+        "except RuntimeError:\n    print('stopped at', started)",
+        "try:\n    open('big', 'wb').write(bytes(2**21))\nexcept OSError as error:\n    print('refused', error.errno)",
+        memory_limit=2**30,
+        max_processes=64,
+        max_file_size=2**20,
+    )
+    assert memory.startswith("no memory")  # 2 GiB of float64 > the 1 GiB limit
+    assert processes.startswith("stopped at") and 0 < int(processes.split()[-1]) < 64
+    assert files.startswith("refused 27")  # EFBIG
+
+
+def test_without_bwrap_grading_is_refused_with_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert "Install the package 'bubblewrap'" in sandbox_problem()
+
+
+def test_without_user_namespaces_grading_is_refused_with_the_setting_to_change(monkeypatch, tmp_path):
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    problem = sandbox_problem()
+    assert "No permissions to create new namespace" in problem and "sysctl" in problem
+
+
+def test_bwrap_works_here():
+    assert sandbox_problem() is None, "make test needs bubblewrap (.ci/run installs it)"

@@ -1,0 +1,260 @@
+"""Run every kernel that nbgrader starts for grading inside a bubblewrap (`bwrap`) sandbox.
+
+nbgrader runs a student's code with the grader's rights: without a sandbox an answer cell can
+rewrite the gradebook, read the hidden tests or another student's work, reach the network and
+leave processes behind. ``nbgrader_config.py`` makes nbgrader start its kernels through
+``SandboxedKernelManager``. Inside the sandbox the kernel sees:
+
+- the system (``/usr``, ``/etc``, ...) and the Python environment, read-only;
+- its working folder: a private, writable copy of the files next to the notebook, without any
+  notebook (nbgrader's copies hold the hidden tests); ``utils.py`` and ``data/`` are the
+  read-only originals that nbgrader put there from ``course/source``;
+- a private ``/tmp`` and home folder, and nothing else of the machine: no ``course/``, no
+  other student, no gradebook, no home folder of the grader;
+- no network (its own network namespace, so not even the grader's loopback) and its own
+  process namespace: everything it starts ends with it;
+- limits on memory, on the number of processes and threads, and on the size of a written file.
+
+The kernel talks to nbgrader over IPC socket files in a folder shared into the sandbox. When
+the grader runs as root, the kernel runs as an unprivileged user id of its own, so that the
+limits hold (root is exempt from the process limit) and it has no capabilities.
+
+``python tools/sandbox.py`` checks that sandboxes can be made here, and says what to install or
+set if not (`make autograde` runs it first).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Integer, List, Unicode
+
+# The sandbox's home folder; the kernel works in HOME/<name of the notebook's folder>.
+HOME = "/home/student"
+# Environment variables a kernel keeps (by name or prefix); everything else is cleared, so no
+# token or password of the grader's environment reaches student code.
+KEPT_ENVIRONMENT = ("LANG", "LC_", "TZ", "OPENBLAS_", "OMP_", "MKL_", "NBGRADER_")
+# Top-level system folders the kernel sees read-only (the ones that exist here).
+SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap cannot make a sandbox on this machine; the message says how to fix it."""
+
+
+def sandbox_problem() -> str | None:
+    """Why no sandbox can be made here (a sentence that says what to do), or None if one can."""
+    if shutil.which("bwrap") is None:
+        return (
+            "bwrap (bubblewrap) is not installed. Install the package 'bubblewrap' "
+            "(Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)."
+        )
+    probe = subprocess.run(
+        ["bwrap", "--ro-bind", "/", "/", *_namespaces(), "true"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return (
+            f"bwrap cannot create namespaces here ({probe.stderr.strip()}). Allow unprivileged "
+            "user namespaces: sudo sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or "
+            "user.max_user_namespaces=15000; on Ubuntu 24.04 and later also "
+            "kernel.apparmor_restrict_unprivileged_userns=0."
+        )
+    return None
+
+
+def require_sandbox() -> None:
+    """Raise ``SandboxUnavailable`` with what to install or set if no sandbox can be made."""
+    problem = sandbox_problem()
+    if problem:
+        raise SandboxUnavailable(f"Student code is only graded in a sandbox. {problem}")
+
+
+def _namespaces() -> list[str]:
+    """bwrap's options for new namespaces: all of them; a user namespace unless we are root.
+
+    As root, bwrap makes the namespaces itself and the kernel switches to a user id of its own
+    (see ``_unprivileged``); an ordinary user needs a user namespace for the rest.
+    """
+    shared = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    return shared if os.geteuid() == 0 else ["--unshare-user", *shared]
+
+
+def _unprivileged(uid: int) -> list[str]:
+    """As root: run the kernel as ``uid``, with no capabilities; an ordinary user: nothing."""
+    if os.geteuid() != 0:
+        return []
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+    ]
+
+
+def _in_system(path: str) -> bool:
+    return any(path == folder or path.startswith(folder + "/") for folder in SYSTEM)
+
+
+def _with_parents(path: str, made: set[str]) -> list[str]:
+    """bwrap options that create the folders above ``path``, readable by everyone (once each).
+
+    bwrap would make them readable by root only, and the kernel may run as another user.
+    """
+    options = []
+    for parent in map(str, reversed(Path(path).parents[:-1])):  # from the top, without "/"
+        if parent not in made and not _in_system(parent):
+            options += ["--perms", "0755", "--dir", parent]
+            made.add(parent)
+    return options
+
+
+def _python_folders() -> list[str]:
+    """The Python environment the kernel needs: the venv and the interpreter it was made from."""
+    folders = {sys.prefix, sys.base_prefix, str(Path(os.path.realpath(sys.executable)).parents[1])}
+    return sorted(folder for folder in folders if not _in_system(folder))
+
+
+class Sandbox:
+    """One kernel's sandbox: its private folders on the host and the bwrap command around it."""
+
+    def __init__(self, cwd: Path, read_only: list[str]):
+        self.cwd = cwd
+        self.read_only = [name for name in read_only if (cwd / name).exists()]
+        self.root = Path(tempfile.mkdtemp(prefix="sandbox-"))
+        self.sockets = self.root / "sockets"  # shared with the kernel: its connection file and sockets
+        self.home = self.root / "home"  # the kernel's home folder
+        self.work = self.home / cwd.name  # the kernel's working folder
+        self.uid = 100_000 + secrets.randbelow(1_000_000_000)  # used only when grading as root
+        self._fill()
+
+    def _fill(self) -> None:
+        """Copy the notebook's folder (no notebooks) and matplotlib's font list into the home."""
+        self.sockets.mkdir()
+        ignore = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", *self.read_only)
+        shutil.copytree(self.cwd, self.work, ignore=ignore)
+        fonts = sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
+        if fonts:  # saves the kernel building the font cache again (seconds)
+            (self.home / ".cache" / "matplotlib").mkdir(parents=True)
+            shutil.copy(fonts[-1], self.home / ".cache" / "matplotlib")
+        self.hand_over(self.root, *self.root.rglob("*"))
+
+    def hand_over(self, *paths: Path) -> None:
+        """As root: give ``paths`` to the kernel's user id, so that the kernel can use them."""
+        if os.geteuid() == 0:
+            for path in paths:
+                os.chown(path, self.uid, self.uid, follow_symlinks=False)
+
+    def command(self, kernel: list[str], limits: list[str], environment: dict[str, str]) -> list[str]:
+        """``kernel`` (a command line) as it runs in the sandbox, under ``limits`` (prlimit's)."""
+        made: set[str] = set()
+        options = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session", "--clearenv"]
+        for name, value in environment.items():
+            options += ["--setenv", name, value]
+        for path in SYSTEM:
+            if os.path.islink(path):
+                options += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                options += ["--ro-bind", path, path]
+        options += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+        for folder in _python_folders():
+            options += [*_with_parents(folder, made), "--ro-bind", folder, folder]
+        options += [*_with_parents(HOME, made), "--bind", str(self.home), HOME]
+        workdir = f"{HOME}/{self.cwd.name}"
+        for name in self.read_only:  # the originals, over the copy
+            options += ["--ro-bind", str(self.cwd / name), f"{workdir}/{name}"]
+        sockets = str(self.sockets)
+        options += [*_with_parents(sockets, made), "--bind", sockets, sockets, "--chdir", workdir]
+        return [*options, "--", *_unprivileged(self.uid), "prlimit", *limits, "--", *kernel]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts each kernel in its own ``Sandbox`` (see the module's text).
+
+    The kernel's working folder (``cwd``, nbgrader's folder of the student's notebook) is
+    copied; the limits are settings (``c.SandboxedKernelManager.memory_limit`` etc.).
+    """
+
+    memory_limit = Integer(
+        4 * 2**30, config=True, help="Bytes of memory a kernel may allocate (RLIMIT_DATA)."
+    )
+    max_processes = Integer(
+        512, config=True, help="Processes and threads the kernel's user may run (RLIMIT_NPROC)."
+    )
+    max_file_size = Integer(
+        256 * 2**20, config=True, help="Largest file in bytes the kernel may write (RLIMIT_FSIZE)."
+    )
+    read_only = List(
+        Unicode(),
+        ["utils.py", "data"],
+        config=True,
+        help="Files and folders next to the notebook that the kernel sees read-only (the originals).",
+    )
+
+    _sandbox: Sandbox | None = None
+
+    async def _async_pre_start_kernel(self, **kw):
+        require_sandbox()
+        cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
+        self._sandbox = Sandbox(cwd, list(self.read_only))
+        # IPC socket files in the shared folder: TCP on loopback does not cross the network namespace.
+        self.transport = "ipc"
+        self.ip = str(self._sandbox.sockets / "kernel")
+        self.connection_file = str(self._sandbox.sockets / "kernel.json")
+        # Interrupt through the kernel's control channel: the kernel runs in a session of its own.
+        self.kernel_spec.interrupt_mode = "message"
+        return await super()._async_pre_start_kernel(**kw)
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        if self._sandbox is not None:
+            self._sandbox.hand_over(Path(self.connection_file))
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        kernel = super().format_kernel_cmd(extra_arguments)
+        limits = [
+            f"--data={self.memory_limit}",
+            f"--nproc={self.max_processes}",
+            f"--fsize={self.max_file_size}",
+        ]
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if any(name == kept or name.startswith(kept) and kept.endswith("_") for kept in KEPT_ENVIRONMENT)
+        }
+        # JPY_PARENT_PID=1: the kernel's parent is the sandbox's first process, and ends with it.
+        path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
+        environment |= {"JPY_PARENT_PID": "1", "HOME": HOME, "PATH": path}
+        return self._sandbox.command(kernel, limits, environment)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart)
+        if self._sandbox is not None:
+            self._sandbox.remove()
+            self._sandbox = None
+
+
+def main() -> None:
+    problem = sandbox_problem()
+    if problem:
+        sys.exit(f"Cannot grade safely: {problem}\n(make autograde UNSAFE=1 grades without a sandbox.)")
+    print("bubblewrap sandbox: available")
+
+
+if __name__ == "__main__":
+    main()
