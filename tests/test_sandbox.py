@@ -138,7 +138,8 @@ def test_memory_processes_and_file_size_are_limited(course):
         "    for _ in range(200):\n"
         "        threading.Thread(target=time.sleep, args=(5,), daemon=True).start(); started += 1\n"
         "except RuntimeError:\n    print('stopped at', started)",
-        "try:\n    open('big', 'wb').write(bytes(2**21))\nexcept OSError as error:\n    print('refused', error.errno)",
+        "try:\n    open('big', 'wb').write(bytes(2**21))\n"
+        "except OSError as error:\n    print('refused', error.errno)",
         memory_limit=2**30,
         max_processes=64,
         max_file_size=2**20,
