@@ -6,13 +6,18 @@ the blank release, and adversarial submissions that each hold only the notebook 
 """
 
 import copy
+import csv
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
 
+import attacks
 import nbformat
 import pytest
 from nbformat.v4 import new_output
@@ -291,6 +296,50 @@ def solved(course: Path, path: Path):
     return nb
 
 
+def answer_checks(nb) -> list[list[str]]:
+    """The grade_ids of the check cells that follow each answer cell, answer by answer."""
+    groups = []
+    for cell in nb.cells:
+        if kind(cell) == "answer":
+            groups.append([])
+        elif kind(cell) == "check" and groups:
+            groups[-1].append(grading(cell)["grade_id"])
+    return groups
+
+
+def answer_cells(nb) -> list[int]:
+    return [i for i, c in enumerate(nb.cells) if kind(c) == "answer"]
+
+
+SURVIVOR = "left-behind-by-x-escape"  # in the command line of the process x-escape starts
+
+
+def attackers(course: Path, port: int) -> dict[str, tuple[Path, object]]:
+    """student -> (notebook, submission) of students who attack the grading (tests/attacks.py).
+
+    Their names sort after "solved", the victim: graded before them, it must keep its grades.
+    """
+    subs = {}
+    nb = solved(course, PATHS[1])  # escapes, then its right answer; a memory hog, then the next
+    first, second = answer_cells(nb)[:2]
+    nb.cells[first].source = attacks.escape(port, SURVIVOR) + "\n" + nb.cells[first].source
+    nb.cells[second].source = attacks.MEMORY_HOG + "\n" + nb.cells[second].source
+    subs["x-escape"] = (PATHS[1], nb)
+
+    nb = solved(course, PATHS[0])  # the first answer: objects that equal anything
+    first = answer_cells(nb)[0]
+    solution = without_markers(source_nb(course, PATHS[0]).cells[first].source)
+    nb.cells[first].source = attacks.ALWAYS_EQUAL + attacks.answering_with(solution, "AlwaysEqual(0)")
+    subs["x-equal"] = (PATHS[0], nb)
+
+    nb = solved(course, PATHS[1])  # the first answer: a fake utils.check, and wrong answers
+    first = answer_cells(nb)[0]
+    solution = without_markers(source_nb(course, PATHS[1]).cells[first].source)
+    nb.cells[first].source = attacks.FAKE_CHECK + attacks.answering_with(solution, "0")
+    subs["x-fakecheck"] = (PATHS[1], nb)
+    return subs
+
+
 def adversarial(course: Path) -> dict[str, tuple[Path, object]]:
     """student -> (notebook, submission): each breaks the rules in one way, on one notebook."""
     notebook = [PATHS[i % len(PATHS)] for i in range(5)]
@@ -337,8 +386,32 @@ def write_zip(path: Path, files: dict[str, str]) -> None:
             archive.writestr(name, text)
 
 
+class Listener:
+    """A TCP server on the grader's loopback that records every connection made to it."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.connections.append(self.server.accept())
+            except OSError:
+                return
+
+
 @pytest.fixture(scope="module")
-def graded(course, validating):  # validating: start the validations first, to run alongside
+def listener():
+    listener = Listener()
+    yield listener
+    listener.server.close()
+
+
+@pytest.fixture(scope="module")
+def graded(course, validating, listener):  # validating: start the validations first, to run alongside
     """Everyone handed in, collected with `make collect`, graded with one `make autograde`."""
     archive = course / "downloaded" / ASSIGNMENT / "archive"
     # "solved": a zip of the whole folder, as JupyterLab left it (with a checkpoint).
@@ -352,7 +425,7 @@ def graded(course, validating):  # validating: start the validations first, to r
         nbformat.write(release_nb(course, path), archive / "blank" / path.name)
     make("collect", course)
 
-    subs = adversarial(course)
+    subs = adversarial(course) | attackers(course, listener.port)
     for student, (path, nb) in subs.items():
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
@@ -550,3 +623,128 @@ def test_source_passes_nbgrader_validate(validating):
 def test_release_fails_nbgrader_validate_as_expected(validating):
     out = validated(validating, "release")
     assert out.count("Success! The notebook does not pass any tests.") == len(PATHS), out[-4000:]
+
+
+# --- Attacks on the grading (tests/attacks.py): the sandbox and the hardened checks --------------
+
+
+def printed(nb) -> str:
+    """Everything the cells of a notebook printed, errors included."""
+    texts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            texts.append(out.get("text", "") + f"{out.get('ename', '')}: {out.get('evalue', '')}")
+    return "\n".join(texts)
+
+
+def processes_with(token: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if token.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
+def test_an_escaping_student_reaches_nothing_of_the_course_the_network_or_the_machine(
+    course, graded, listener
+):
+    out = printed(autograded(course, "x-escape", graded["x-escape"]))
+    assert "searched" in out, "the attack ran"
+    assert "ESCAPED" not in out, out
+    assert "utils.py blocked" in out and "network blocked" in out
+    assert listener.connections == [], "no connection reached the grader's loopback"
+    assert processes_with(SURVIVOR) == [], "nothing the kernel started outlives it"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        manual = {grade.manual_score for student in gb.students for grade in _grades(gb, student.id)}
+    assert manual == {None}, "nobody's grade was rewritten"
+    helper = (ROOT / "utils.py").read_bytes()
+    copies = [course / "source" / ASSIGNMENT / "utils.py", *course.glob(f"autograded/*/{ASSIGNMENT}/utils*")]
+    for path in copies:
+        assert path.read_bytes() == helper, f"{path} was changed"
+
+
+def _grades(gb, student: str):
+    for path in PATHS:
+        try:
+            yield from gb.find_submission_notebook(path.stem, ASSIGNMENT, student).grades
+        except Exception:  # a student who did not hand this notebook in
+            continue
+
+
+def test_an_escape_costs_nothing_and_a_memory_hog_only_its_answer(course, graded):
+    path = graded["x-escape"]
+    groups = answer_checks(read(path))
+    cells = scores(course, "x-escape", path)
+    assert all(cells[g] == (cells[g][1],) * 2 for g in groups[0]), "its own answer, right, still counts"
+    assert all(cells[g][0] == 0 for g in groups[1]), "the answer that ran out of memory scores 0"
+    assert all(cells[g] == (cells[g][1],) * 2 for group in groups[2:] for g in group)
+    assert "MemoryError" in printed(autograded(course, "x-escape", path))
+
+
+def test_objects_that_equal_anything_and_a_fake_checker_score_nothing(course, graded):
+    for student in ("x-equal", "x-fakecheck"):
+        path = graded[student]
+        groups = answer_checks(read(path))
+        cells = scores(course, student, path)
+        assert all(cells[g][0] == 0 for g in groups[0]), f"{student}: {cells}"
+        assert all(cells[g] == (cells[g][1],) * 2 for group in groups[1:] for g in group), (
+            f"{student}: {cells}"
+        )
+
+
+def hidden_lines(path: Path) -> set[str]:
+    """The distinctive lines of a notebook's hidden tests."""
+    lines = set()
+    for cell in read(path).cells:
+        if kind(cell) == "check":
+            lines |= {line for line in region(cell.source, HIDDEN_MARKERS) if len(line) > 30}
+    return lines
+
+
+def test_no_feedback_shows_anything_from_outside_its_own_notebook(course, graded):
+    hidden = {path.stem: hidden_lines(path) for path in PATHS}
+    for html_path in course.glob(f"feedback/*/{ASSIGNMENT}/*.html"):
+        html = html_path.read_text()
+        others = set().union(*(lines for stem, lines in hidden.items() if stem != html_path.stem))
+        own = hidden.get(html_path.stem, set())
+        leaked = [line for line in others - own if line in html]
+        assert not leaked, f"{html_path}: {leaked[:3]}"
+
+
+def test_flags_csv_names_every_attacking_cell_and_no_honest_one(course, graded):
+    with (course / "flags.csv").open() as rows:
+        reasons = {}
+        for row in csv.DictReader(rows):
+            reasons.setdefault((row["student_id"], row["notebook"]), set()).add(row["reason"])
+    escape = reasons[("x-escape", graded["x-escape"].stem)]
+    assert {"imports os", "imports socket", "imports sqlite3", "imports subprocess", "calls open"} <= escape
+    assert "defines __eq__" in reasons[("x-equal", graded["x-equal"].stem)]
+    assert "assigns to utils.check" in reasons[("x-fakecheck", graded["x-fakecheck"].stem)]
+    assert "assigns to utils.check" in reasons[("warns", graded["warns"].stem)]
+    assert not {student for student, _ in reasons} & {"solved", "blank"}
+    log = (course.parent / "autograde.log").read_text()
+    assert re.search(r"flagged: \d+ cells of 4 students", log), log[-2000:]
+
+
+def test_the_escape_works_where_nothing_stops_it(course, graded, tmp_path):
+    """The same attack, run as a plain process on a copy of the course, does what it says."""
+    copy = tmp_path / "course"
+    shutil.copytree(course, copy)
+    token = "left-behind-by-the-control-run"
+    code = attacks.escape(port=9, token=token, places=f"[Path({str(copy)!r})]")
+    folder = copy / "autograded" / "x-escape" / ASSIGNMENT
+    (folder / "utils.py").chmod(0o644)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        for pid in processes_with(token):
+            subprocess.run(["kill", str(pid)], check=False)
+    assert "ESCAPED: rewrote" in run.stdout and "ESCAPED: appended to utils.py" in run.stdout, run.stderr
+    assert "ESCAPED: read" in run.stdout and HIDDEN_MARKERS[0] in run.stdout
+    with Gradebook(f"sqlite:///{copy / 'gradebook.db'}") as gb:
+        assert {grade.manual_score for grade in _grades(gb, "solved")} == {1000}
