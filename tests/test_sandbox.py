@@ -7,6 +7,7 @@ attacks through nbgrader itself are in tests/test_assignment.py.
 import os
 import re
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -165,3 +166,13 @@ def test_without_user_namespaces_grading_is_refused_with_the_setting_to_change(m
 
 def test_bwrap_works_here():
     assert sandbox_problem() is None, "make test needs bubblewrap (.ci/run installs it)"
+
+
+def test_make_autograde_grades_nobody_without_a_sandbox(tmp_path):
+    course = tmp_path / "course"
+    command = ["/usr/bin/make", "-o", ".venv/installed", "autograde", f"COURSE={course}"]
+    environment = {**os.environ, "PATH": str(tmp_path)}  # no bwrap on it
+    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "Install the package 'bubblewrap'" in result.stdout + result.stderr
+    assert not course.exists(), "nbgrader never ran"
