@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import threading
 import time
@@ -588,6 +589,32 @@ def plot_grid(
         top, left, height, width = box
         ax.add_patch(Rectangle((left, top), width, height, fill=False, edgecolor="crimson", linewidth=3))
     return ax
+
+
+def animation_html(fig: plt.Figure, draw_frame: Callable[[int], object], n_frames: int, fps: int = 1) -> str:
+    """A self-contained HTML player (as a string) for the frames ``draw_frame(0 .. n_frames-1)``.
+
+    Matplotlib's player shows its buttons as Font Awesome icons loaded from the internet; here
+    they become plain symbols, so the player also works offline. ``fig`` should be built with
+    ``matplotlib.figure.Figure`` (not pyplot), so that no still copy of it is shown.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    html = FuncAnimation(fig, draw_frame, frames=n_frames).to_jshtml(fps=fps, default_mode="once")
+    symbols = {
+        "minus": "\u2212",
+        "fast-backward": "|\u25c0\u25c0",
+        "step-backward": "|\u25c0",
+        "play fa-flip-horizontal": "\u25c0",
+        "pause": "\u275a\u275a",
+        "play": "\u25b6",
+        "step-forward": "\u25b6|",
+        "fast-forward": "\u25b6\u25b6|",
+        "plus": "+",
+    }
+    for icon, symbol in symbols.items():
+        html = html.replace(f'<i class="fa fa-{icon}"></i>', symbol)
+    return re.sub(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">', "", html)
 
 
 def benchmark(
