@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -528,6 +529,26 @@ def load_cifar10_test(
         f"(the full set is not on disk and {why})."
     )
     return dataset
+
+
+# --- Warnings ------------------------------------------------------------------------------------
+
+
+def first_warning(function: Callable[[], object]) -> tuple[object, str]:
+    """Run ``function()``; return its result and the first line of the first warning it gave.
+
+    The text is ``"none"`` if it gave none. PyTorch shows some warnings only once per session;
+    here they are shown every time, so a notebook prints the same whenever it runs.
+    """
+    warn_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = function()
+    finally:
+        torch.set_warn_always(warn_always)
+    return result, str(caught[0].message).split(" (Triggered")[0] if caught else "none"
 
 
 # --- Plots and timings ------------------------------------------------------------------------
