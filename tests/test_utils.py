@@ -214,18 +214,6 @@ def test_plot_grid_fixes_the_colour_scale_and_leaves_nan_cells_blank():
     plt.close(fig)
 
 
-def test_benchmark_times_every_function_in_milliseconds():
-    calls = {"a": 0, "b": 0}
-
-    def count(name):
-        calls[name] += 1
-
-    table = utils.benchmark({"a": lambda: count("a"), "b": lambda: count("b")}, repeats=3)
-    assert list(table.index) == ["a", "b"]
-    assert calls == {"a": 4, "b": 4}  # one warm-up call, then one per round
-    assert (table["min_ms"] <= table["median_ms"]).all() and (table["min_ms"] >= 0).all()
-
-
 def test_unnormalize_inverts_normalize():
     image = torch.rand(3, 4, 5)
     normalized = utils.cifar10_transform(normalize=True).transforms[1](image)
