@@ -13,11 +13,13 @@ Conventions (the same as PyTorch):
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import socket
 import threading
-import time
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -343,11 +345,27 @@ def conv2d_per_offset(
     out = np.zeros((n_filters, n_images * h_out * w_out), dtype=dtype)
     for p in range(kh):
         for q in range(kw):
-            # The cells under w[:, :, p, q]; the reshape copies them (the size of x).
+            # The cells under w[:, :, p, q], C per output position; the reshape copies them.
             cells = windows[:, :, :, :, p, q].transpose(1, 0, 2, 3).reshape(channels, -1)  # (C, N*L)
             out += w[:, :, p, q] @ cells  # (K, C) @ (C, N*L) -> (K, N*L)
     nchw = np.empty((n_images, n_filters, h_out, w_out), dtype=dtype)
     return _to_nchw(out.reshape(n_filters, n_images, h_out, w_out), b, nchw)
+
+
+EDGE_FILTER_NAMES = ("vertical edges (Sobel x)", "horizontal edges (Sobel y)", "all edges (Laplacian)")
+
+
+def edge_filters(in_channels: int = 3) -> torch.Tensor:
+    """Three classic 3x3 filters whose outputs mean something, named in ``EDGE_FILTER_NAMES``.
+
+    Each sees the mean of the ``in_channels`` channels (its weights are split evenly over
+    them) and responds to changes of brightness: left to right, top to bottom, in any direction.
+    Returns weights (3, in_channels, 3, 3) for ``F.conv2d``: large outputs mark edges.
+    """
+    sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    laplacian = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    kernels = torch.stack([sobel_x, sobel_x.T, laplacian])  # (3, 3, 3)
+    return kernels[:, None].repeat(1, in_channels, 1, 1) / in_channels
 
 
 # --- The backward pass ------------------------------------------------------------------------
@@ -529,6 +547,26 @@ def load_cifar10_test(
     return dataset
 
 
+# --- Warnings ------------------------------------------------------------------------------------
+
+
+def first_warning(function: Callable[[], object]) -> tuple[object, str]:
+    """Run ``function()``; return its result and the first line of the first warning it gave.
+
+    The text is ``"none"`` if it gave none. PyTorch shows some warnings only once per session;
+    here they are shown every time, so a notebook prints the same whenever it runs.
+    """
+    warn_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = function()
+    finally:
+        torch.set_warn_always(warn_always)
+    return result, str(caught[0].message).split(" (Triggered")[0] if caught else "none"
+
+
 # --- Plots and timings ------------------------------------------------------------------------
 
 
@@ -590,43 +628,58 @@ def plot_grid(
     return ax
 
 
-def benchmark(
-    functions: dict[str, Callable[[], object]],
-    repeats: int = 5,
-    number: int = 1,
-    baseline: str | None = None,
-) -> pd.DataFrame:
-    """Time each function of ``functions`` (name -> callable taking no argument).
+def animation_html(fig: plt.Figure, draw_frame: Callable[[int], object], n_frames: int, fps: int = 1) -> str:
+    """A self-contained HTML player (as a string) for the frames ``draw_frame(0 .. n_frames-1)``.
 
-    Every function runs once to warm up; then ``repeats`` rounds call each function
-    ``number`` times in a row, in turn. The functions alternate in blocks, so none is timed
-    only on a cold start and a slow spell of a shared machine hits them all alike; ``number``
-    > 1 keeps a block long enough for very fast functions. Returns one row per function with
-    the median and the fastest time of one call (a block's mean), in milliseconds. With
-    ``baseline`` (one of the names), a ``ratio`` column adds the median over the rounds of
-    each function's time divided by the baseline's time in the same round.
+    Matplotlib's player shows its buttons as Font Awesome icons loaded from the internet; here
+    they become plain symbols, so the player also works offline. ``fig`` should be built with
+    ``matplotlib.figure.Figure`` (not pyplot), so that no still copy of it is shown.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise ValueError(f"number must be an integer >= 1, got {number!r}")
-    if baseline is not None and baseline not in functions:
-        raise ValueError(f"baseline must be one of the names {list(functions)}, got {baseline!r}")
-    for function in functions.values():
-        function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
+    from matplotlib.animation import FuncAnimation
+
+    html = FuncAnimation(fig, draw_frame, frames=n_frames).to_jshtml(fps=fps, default_mode="once")
+    symbols = {
+        "minus": "\u2212",
+        "fast-backward": "|\u25c0\u25c0",
+        "step-backward": "|\u25c0",
+        "play fa-flip-horizontal": "\u25c0",
+        "pause": "\u275a\u275a",
+        "play": "\u25b6",
+        "step-forward": "\u25b6|",
+        "fast-forward": "\u25b6\u25b6|",
+        "plus": "+",
+    }
+    for icon, symbol in symbols.items():
+        html = html.replace(f'<i class="fa fa-{icon}"></i>', symbol)
+    return re.sub(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">', "", html)
+
+
+def time_calls(
+    functions: dict[str, Callable[[], object]], threads: int = 1, min_run_time: float = 0.2
+) -> pd.DataFrame:
+    """Time each function (name -> callable taking no argument) with ``torch.utils.benchmark``.
+
+    ``Timer(...).blocked_autorange`` warms up, picks how many calls to time in a block and runs
+    blocks for at least ``min_run_time`` seconds. ``threads`` pins PyTorch's threads (the
+    Timer's ``num_threads``) and those of NumPy's BLAS and OpenMP (``threadpoolctl``), so that
+    every function runs on the same number of cores. Returns one row per function: the median
+    time of one call and the spread of the blocks (interquartile range), in milliseconds.
+    """
+    from threadpoolctl import threadpool_limits
+
+    # Importing torch.utils.benchmark logs a warning about CUDA on machines without a GPU.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from torch.utils.benchmark import Timer
+
+    rows = []
+    with threadpool_limits(limits=threads):
         for name, function in functions.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                function()
-            times[name].append((time.perf_counter() - start) / number * 1e3)
-    rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
-    table = pd.DataFrame(rows).set_index("name")
-    if baseline is not None:
-        # Round by round, so that a slow spell of the machine cancels out of the ratio.
-        table["ratio"] = [np.median(np.divide(t, times[baseline])) for t in times.values()]
-    return table
+            timer = Timer("function()", globals={"function": function}, num_threads=threads)
+            measurement = timer.blocked_autorange(min_run_time=min_run_time)
+            rows.append(
+                {"name": name, "median_ms": measurement.median * 1e3, "iqr_ms": measurement.iqr * 1e3}
+            )
+    return pd.DataFrame(rows).set_index("name")
 
 
 def peak_memory(function: Callable[[], object]) -> int:

@@ -8,7 +8,7 @@ multiple of F.conv2d's, peak extra memory), then whether ``utils.conv2d_im2col``
 targets on cases b and c: at most 3x the time of F.conv2d, at most 1.25x the memory of its
 column matrix plus its output. The table (CSV) and a plot (PNG) go to ``build/bench/``.
 
-Times come from ``utils.benchmark``: every implementation of a case runs in turn, in blocks
+Times come from ``benchmark`` below: every implementation of a case runs in turn, in blocks
 of calls, round after round in one process, so a slow spell of a shared machine hits them
 all alike; ``x_conv2d`` is the median of the round-by-round ratios to F.conv2d's time, and
 ``x_conv2d_min`` the ratio of the fastest times. The load average is printed before and
@@ -24,6 +24,7 @@ import argparse
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,6 +54,45 @@ import utils  # noqa: E402
 TIME_TARGET = 3.0  # conv2d_im2col: at most this many times F.conv2d's median time
 MEMORY_TARGET = 1.25  # and at most this many times (column matrix + output) of extra memory
 TARGET_CASES = ("b", "c")
+
+
+def benchmark(
+    functions: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    number: int = 1,
+    baseline: str | None = None,
+) -> pd.DataFrame:
+    """Time each function of ``functions`` (name -> callable taking no argument).
+
+    Every function runs once to warm up; then ``repeats`` rounds call each function
+    ``number`` times in a row, in turn. The functions alternate in blocks, so none is timed
+    only on a cold start and a slow spell of a shared machine hits them all alike; ``number``
+    > 1 keeps a block long enough for very fast functions. Returns one row per function with
+    the median and the fastest time of one call (a block's mean), in milliseconds. With
+    ``baseline`` (one of the names), a ``ratio`` column adds the median over the rounds of
+    each function's time divided by the baseline's time in the same round.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"number must be an integer >= 1, got {number!r}")
+    if baseline is not None and baseline not in functions:
+        raise ValueError(f"baseline must be one of the names {list(functions)}, got {baseline!r}")
+    for function in functions.values():
+        function()
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                function()
+            times[name].append((time.perf_counter() - start) / number * 1e3)
+    rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
+    table = pd.DataFrame(rows).set_index("name")
+    if baseline is not None:
+        # Round by round, so that a slow spell of the machine cancels out of the ratio.
+        table["ratio"] = [np.median(np.divide(t, times[baseline])) for t in times.values()]
+    return table
 
 
 @dataclass(frozen=True)
@@ -154,7 +194,7 @@ def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
             raise AssertionError(f"{name} disagrees with F.conv2d on case {case.label}")
     number = 1 if quick else case.blocks_of
     functions = {name: f for name, (f, _) in found.items()}
-    table = utils.benchmark(functions, repeats=repeats, number=number, baseline="F.conv2d")
+    table = benchmark(functions, repeats=repeats, number=number, baseline="F.conv2d")
     table["gflop_s"] = case.flops() / (table["median_ms"] * 1e-3) / 1e9
     table = table.rename(columns={"ratio": "x_conv2d"})  # median of the round-by-round ratios
     table["x_conv2d_min"] = table["min_ms"] / table.loc["F.conv2d", "min_ms"]

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from benchmarks.bench_conv import benchmark
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_conv.py"
 NUMPY_VERSIONS = ["utils.conv2d_im2col", "utils.conv2d_per_offset"]
 TORCH_VERSIONS = ["seed post: unfold+matmul+view", "F.conv2d"]
@@ -76,3 +78,52 @@ def test_the_targets_are_reported_and_the_plot_is_saved(quick_run):
         assert line.count("met") == 2  # one verdict for time, one for memory
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 10_000
+
+
+# --- the timer: every function in turn, in blocks, round after round ---------------------------
+
+
+def test_benchmark_calls_each_function_number_times_per_round():
+    calls = {"a": 0, "b": 0}
+    order = []
+
+    def count(name):
+        calls[name] += 1
+        order.append(name)
+
+    table = benchmark({"a": lambda: count("a"), "b": lambda: count("b")}, repeats=2, number=3)
+    assert calls == {"a": 7, "b": 7}  # one warm-up call, then 3 per round
+    assert "".join(order) == "ab" + "aaabbb" * 2  # alternating blocks
+    assert list(table.columns) == ["median_ms", "min_ms"]
+    assert (table["min_ms"] <= table["median_ms"]).all()
+
+
+BAD_COUNTS = [("repeats", 0), ("number", 0), ("number", 1.5), ("repeats", True)]
+
+
+@pytest.mark.parametrize("argument, value", BAD_COUNTS)
+def test_benchmark_rejects_bad_counts(argument, value):
+    with pytest.raises(ValueError, match=f"{argument} must be an integer >= 1"):
+        benchmark({"a": lambda: None}, **{argument: value})
+
+
+def test_benchmark_ratio_to_a_baseline_is_taken_round_by_round():
+    functions = {"fast": lambda: None, "sum": lambda: sum(range(20_000))}
+    table = benchmark(functions, repeats=5, baseline="sum")
+    assert list(table.columns) == ["median_ms", "min_ms", "ratio"]
+    assert table.loc["sum", "ratio"] == 1.0
+    assert 0 < table.loc["fast", "ratio"] < 1
+    with pytest.raises(ValueError, match=r"baseline must be one of the names \['a'\], got 'b'"):
+        benchmark({"a": lambda: None}, baseline="b")
+
+
+def test_benchmark_times_every_function_in_milliseconds():
+    calls = {"a": 0, "b": 0}
+
+    def count(name):
+        calls[name] += 1
+
+    table = benchmark({"a": lambda: count("a"), "b": lambda: count("b")}, repeats=3)
+    assert list(table.index) == ["a", "b"]
+    assert calls == {"a": 4, "b": 4}  # one warm-up call, then one per round
+    assert (table["min_ms"] <= table["median_ms"]).all() and (table["min_ms"] >= 0).all()

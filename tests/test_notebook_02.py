@@ -100,3 +100,29 @@ def test_the_exercise_answers_are_right(executed):
     assert values["ex2_padding"] < 3
     assert conv2d_size(64, 3, values["ex2_stride"], values["ex2_padding"]) == 32
     assert conv2d_size(224, 7, 2, values["ex2_stem_padding"]) == 112
+
+
+def test_same_padding_with_even_dilation_is_symmetric_and_silent(executed):
+    _, values = executed(STEM)
+    assert values["dilated_is_even"] is True and values["dilated_warning"] == "none"
+
+
+def receptive_field_by_sliding(layers: list[list[int]]) -> int:
+    """Input cells one output cell sees, found by following windows down the stack in 1-D."""
+    cells = {0}  # the output cell, in the last layer
+    for k, s, d in reversed(layers):
+        cells = {s * cell + d * t for cell in cells for t in range(k)}
+    return max(cells) - min(cells) + 1
+
+
+def test_the_receptive_fields_match_windows_followed_down_the_stack(executed):
+    _, values = executed(STEM)
+    table = values["fields"]
+    assert table["index"][:3] == ["one 3x3", "three 3x3", "one 7x7"]
+    columns = table["columns"]
+    for row in table["data"]:
+        assert row[columns.index("formula")] == row[columns.index("measured with autograd")]
+    stacks = values["stacks"]
+    for name, row in zip(table["index"], table["data"], strict=True):
+        assert row[0] == receptive_field_by_sliding(stacks[name]), name
+    assert [row[0] for row in table["data"]] == [3, 7, 7, 11, 15, 27]

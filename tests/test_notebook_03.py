@@ -6,6 +6,10 @@ so they hold for the 20 bundled images offline and for the full test set alike.
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
+
+import utils
 
 STEM = "03_cifar10_loading"
 
@@ -30,17 +34,17 @@ def test_it_loads_a_cifar10_test_set_and_says_which(run):
 
 
 def test_the_first_batch_has_the_documented_shapes_types_and_ranges(run):
-    _, values = run
+    nb, values = run
     n_in_batch = min(32, values["n_images"])
-    assert values["batch_shape"] == [n_in_batch, 3, 32, 32]
-    assert values["batch_dtype"] == "torch.float32" and values["label_dtype"] == "torch.int64"
     images, images_raw = np.array(values["images"]), np.array(values["images_raw"])
     assert images.shape == images_raw.shape == (n_in_batch, 3, 32, 32)
     assert -1 <= images.min() < -0.9 and 0.9 < images.max() <= 1  # the whole [-1, 1] is used
     assert 0 <= images_raw.min() < 0.1 and 0.9 < images_raw.max() <= 1
     np.testing.assert_allclose(images, 2 * images_raw - 1, atol=1e-6)  # Normalize(0.5, 0.5)
-    assert values["normalized_range"] == [images.min(), images.max()]
     assert values["labels"] == values["labels_raw"]
+    text = printed(nb)
+    assert f"images      ({n_in_batch}, 3, 32, 32) torch.float32, values in [{images.min():.3f}" in text
+    assert f"labels      ({n_in_batch},) torch.int64" in text
 
 
 def test_the_stages_table_follows_test_image_0_through_the_pipeline(run):
@@ -72,3 +76,14 @@ def test_the_class_counts_add_up_to_what_was_loaded(run):
 def test_the_exercise_answers_give_one_mean_and_one_std_per_channel(run):
     _, values = run
     assert len(values["channel_mean"]) == len(values["channel_std"]) == 3
+
+
+def test_the_batch_goes_through_edge_filters_into_feature_maps(run):
+    nb, values = run
+    images = torch.tensor(values["images"])
+    maps = np.array(values["feature_maps"])
+    assert maps.shape == (len(images), 3, 32, 32)
+    expected = F.conv2d(images, utils.edge_filters(3), padding=1).numpy()
+    np.testing.assert_allclose(maps, expected, atol=1e-5)
+    assert np.abs(maps).max() > 1  # real edges, not an empty output
+    assert f"-> feature maps ({len(images)}, 3, 32, 32)" in printed(nb)

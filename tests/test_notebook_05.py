@@ -90,3 +90,37 @@ def exercise_cells():
 def test_the_exercise_answers_themselves(values):
     assert values["ex1_got"] == values["ex1_expected"]  # the last hidden geometry
     assert np.abs(np.array(values["ex2_got"]) - np.array(values["ex2_autograd"])).max() < 1e-10
+
+
+def test_the_sparse_matrix_is_the_convolution_and_its_transpose_the_backward_pass(values):
+    C = np.array(values["C"])
+    assert C.shape == (4, 16) and np.count_nonzero(C) == 36
+    rows = [sorted(row[row != 0].tolist()) for row in C]
+    assert all(row == list(range(1, 10)) for row in rows), "every row holds the same 9 weights"
+    x = torch.randn(1, 1, 4, 4, dtype=torch.float64)
+    kernel = torch.arange(1.0, 10.0, dtype=torch.float64).view(1, 1, 3, 3)
+    np.testing.assert_allclose(C @ x.numpy().ravel(), F.conv2d(x, kernel).numpy().ravel())
+    assert values["matrix_forward_diff"] < 1e-12 and values["matrix_backward_diff"] < 1e-12
+
+
+def test_conv_transpose2d_with_output_padding_is_the_input_gradient(values):
+    assert values["floor_dropped"] == 1
+    assert np.shape(values["transposed_short"])[2:] == (31, 31)
+    assert np.shape(values["transposed"]) == (2, 3, 32, 32)
+    assert values["transposed_diff"] < 1e-10 and values["col2im_diff"] < 1e-10
+    # Recomputed here: the transposed convolution of the notebook's dy is autograd's dx.
+    x = torch.tensor(values["x"], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor(values["w"], dtype=torch.float64)
+    dy = torch.tensor(values["dy_stride2"], dtype=torch.float64)
+    (dx,) = torch.autograd.grad(F.conv2d(x, w, stride=2), x, dy)
+    np.testing.assert_allclose(np.array(values["transposed"]), dx.numpy(), atol=1e-12)
+
+
+def test_at_stride_1_dx_and_dw_are_correlations(values):
+    assert values["full_correlation_diff"] < 1e-10 and values["dw_correlation_diff"] < 1e-10
+    np.testing.assert_allclose(np.array(values["dx_full"]), np.array(values["dx"]), atol=1e-10)
+    np.testing.assert_allclose(np.array(values["dw_correlation"]), np.array(values["dw"]), atol=1e-10)
+
+
+def test_the_finite_difference_errors_are_relative_and_at_rounding_level(values):
+    assert 0 < values["numerical_max_error"] < 1e-8

@@ -1,4 +1,4 @@
-"""The fast (blocked) im2col, the per-offset convolution and the benchmark helper: right answers, lean memory.
+"""The fast (blocked) im2col and the per-offset convolution: right answers, lean memory.
 
 Times are not tested here (a shared machine makes them noisy): benchmarks/bench_conv.py
 prints them and says whether the targets are met. Memory is deterministic, so it is tested.
@@ -216,41 +216,7 @@ def test_mixed_dtypes_do_not_copy_the_columns_twice():
     assert peak <= 1.25 * 2 * (COLS + OUT), (peak, 2 * (COLS + OUT))
 
 
-# --- benchmark ----------------------------------------------------------------------------------
-
-
-def test_benchmark_calls_each_function_number_times_per_round():
-    calls = {"a": 0, "b": 0}
-    order = []
-
-    def count(name):
-        calls[name] += 1
-        order.append(name)
-
-    table = utils.benchmark({"a": lambda: count("a"), "b": lambda: count("b")}, repeats=2, number=3)
-    assert calls == {"a": 7, "b": 7}  # one warm-up call, then 3 per round
-    assert "".join(order) == "ab" + "aaabbb" * 2  # alternating blocks
-    assert list(table.columns) == ["median_ms", "min_ms"]
-    assert (table["min_ms"] <= table["median_ms"]).all()
-
-
-BAD_COUNTS = [("repeats", 0), ("number", 0), ("number", 1.5), ("repeats", True)]
-
-
-@pytest.mark.parametrize("argument, value", BAD_COUNTS)
-def test_benchmark_rejects_bad_counts(argument, value):
-    with pytest.raises(ValueError, match=f"{argument} must be an integer >= 1"):
-        utils.benchmark({"a": lambda: None}, **{argument: value})
-
-
-def test_benchmark_ratio_to_a_baseline_is_taken_round_by_round():
-    functions = {"fast": lambda: None, "sum": lambda: sum(range(20_000))}
-    table = utils.benchmark(functions, repeats=5, baseline="sum")
-    assert list(table.columns) == ["median_ms", "min_ms", "ratio"]
-    assert table.loc["sum", "ratio"] == 1.0
-    assert 0 < table.loc["fast", "ratio"] < 1
-    with pytest.raises(ValueError, match=r"baseline must be one of the names \['a'\], got 'b'"):
-        utils.benchmark({"a": lambda: None}, baseline="b")
+# --- peak_memory --------------------------------------------------------------------------------
 
 
 def test_peak_memory_counts_temporaries_and_the_result():

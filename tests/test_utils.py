@@ -1,6 +1,7 @@
 """utils.py against PyTorch: the output-size formula, the three convolutions, bad input."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -214,18 +215,6 @@ def test_plot_grid_fixes_the_colour_scale_and_leaves_nan_cells_blank():
     plt.close(fig)
 
 
-def test_benchmark_times_every_function_in_milliseconds():
-    calls = {"a": 0, "b": 0}
-
-    def count(name):
-        calls[name] += 1
-
-    table = utils.benchmark({"a": lambda: count("a"), "b": lambda: count("b")}, repeats=3)
-    assert list(table.index) == ["a", "b"]
-    assert calls == {"a": 4, "b": 4}  # one warm-up call, then one per round
-    assert (table["min_ms"] <= table["median_ms"]).all() and (table["min_ms"] >= 0).all()
-
-
 def test_unnormalize_inverts_normalize():
     image = torch.rand(3, 4, 5)
     normalized = utils.cifar10_transform(normalize=True).transforms[1](image)
@@ -282,3 +271,40 @@ def test_check_says_what_was_expected_and_what_came(name):
     got, expected, atol, message = CHECK_FAILURES[name]
     with pytest.raises(AssertionError, match=message):
         utils.check("output", got, expected, atol=atol)
+
+
+def test_first_warning_returns_the_result_and_the_warning_every_time():
+    def warn() -> int:
+        warnings.warn("careful (Triggered internally at somewhere)", UserWarning, stacklevel=1)
+        return 7
+
+    for _ in range(2):  # shown again, not only once per session
+        assert utils.first_warning(warn) == (7, "careful")
+    assert utils.first_warning(lambda: 3) == (3, "none")
+
+
+def test_edge_filters_see_no_edge_on_a_flat_image_and_one_on_a_step():
+    weights = utils.edge_filters(in_channels=3)
+    assert weights.shape == (3, 3, 3, 3) and len(utils.EDGE_FILTER_NAMES) == 3
+    flat = F.conv2d(torch.ones(1, 3, 5, 5), weights)
+    assert flat.abs().max() < 1e-6
+    step = torch.zeros(1, 3, 5, 6)
+    step[..., 3:] = 1  # dark on the left, bright on the right: a vertical edge
+    response = F.conv2d(step, weights)[0]
+    assert response[0].abs().max() == pytest.approx(4) and response[1].abs().max() < 1e-6
+
+
+def test_time_calls_gives_a_positive_median_per_function():
+    table = utils.time_calls({"sum": lambda: sum(range(1000)), "none": lambda: None}, min_run_time=0.01)
+    assert list(table.index) == ["sum", "none"] and list(table.columns) == ["median_ms", "iqr_ms"]
+    assert (table["median_ms"] > 0).all() and table.loc["sum", "median_ms"] > table.loc["none", "median_ms"]
+
+
+def test_animation_html_needs_nothing_from_the_internet():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2), dpi=20)
+    ax = fig.subplots()
+    html = utils.animation_html(fig, lambda n: ax.set_title(str(n)), n_frames=2)
+    assert html.count("data:image/png;base64") == 2
+    assert '<i class="fa' not in html and "font-awesome" not in html and "\u25b6" in html
