@@ -669,6 +669,10 @@ def _own_comparison(value: object) -> bool:
     return False
 
 
+def _items(count: int) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
+
+
 def _describe(value: object) -> str:
     """What came, in words: 'None', "the string '7'", 'the float 2.5', 'an array of shape (3,)'."""
     if value is None:
@@ -680,7 +684,7 @@ def _describe(value: object) -> str:
     if isinstance(value, (np.ndarray, torch.Tensor)):
         return f"an array of shape {tuple(value.shape)}"
     if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)} item{'s' * (len(value) != 1)}"
+        return f"a {type(value).__name__} of {_items(len(value))}"
     return f"an object of type {type(value).__name__}"
 
 
@@ -737,9 +741,9 @@ def _problem(got: object, expected: object, atol: float) -> str | None:
         if isinstance(got, (np.ndarray, torch.Tensor)) and got.ndim == 1:
             got = got.tolist()
         if not isinstance(got, (tuple, list)):
-            return f"expected a tuple of {len(expected)} items, got {_describe(got)}"
+            return f"expected a {type(expected).__name__} of {_items(len(expected))}, got {_describe(got)}"
         if len(got) != len(expected):
-            return f"expected {len(expected)} items, got {len(got)}"
+            return f"expected {_items(len(expected))}, got {len(got)}"
         for index, (item, wanted) in enumerate(zip(got, expected, strict=True)):
             problem = _problem(item, wanted, atol)
             if problem is not None:
@@ -805,20 +809,21 @@ def check(
     raise AssertionError(f"{what}: {problem}" + (f". {hint}" if hint else ""))
 
 
-def _names_used(function: Callable, seen: set[int]) -> set[str]:
-    """Every global or attribute name in function's code, nested code and own helper functions."""
+def _names_used(function: types.FunctionType, forbidden: set[str], seen: set[int]) -> set[str]:
+    """Every global or attribute name in function's code, its nested code and the notebook's
+    functions it calls (a forbidden one is named, not read further)."""
     names: set[str] = set()
     codes = [function.__code__]
     while codes:
         code = codes.pop()
         names.update(code.co_names)
         codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
-    for name in sorted(names):  # helpers the student wrote (functions of the same notebook)
+    for name in sorted(names - forbidden):
         helper = function.__globals__.get(name)
-        if isinstance(helper, types.FunctionType) and helper.__module__ == function.__module__:
-            if id(helper) not in seen:
-                seen.add(id(helper))
-                names |= _names_used(helper, seen)
+        same_notebook = isinstance(helper, types.FunctionType) and helper.__module__ == function.__module__
+        if same_notebook and id(helper) not in seen:
+            seen.add(id(helper))
+            names |= _names_used(helper, forbidden, seen)
     return names
 
 
@@ -833,7 +838,7 @@ def check_avoids(function: object, forbidden: Sequence[str]) -> None:
     """
     if not isinstance(function, types.FunctionType):
         raise AssertionError(f"expected a function written with def, got {_describe(function)}")
-    used = sorted(_names_used(function, {id(function)}) & set(forbidden))
+    used = sorted(_names_used(function, set(forbidden), {id(function)}) & set(forbidden))
     if used:
         raise AssertionError(
             f"{function.__name__} uses {', '.join(used)}, which this exercise asks you not to use: "
