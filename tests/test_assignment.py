@@ -518,8 +518,10 @@ def test_warnings_in_a_check_cell_cost_no_points(course, graded):
     path = graded["warns"]
     cells = scores(course, "warns", path)
     assert all(score == top for score, top in cells.values()), cells
-    for cell in autograded(course, "warns", path).cells:
-        if kind(cell) == "check":
+    ran = autograded(course, "warns", path).cells
+    # Only right after an answer: a hidden test reloads utils, and the next answer patches it again.
+    for before, cell in zip(ran, ran[1:], strict=False):
+        if kind(cell) == "check" and kind(before) == "answer":
             streams = [o for o in cell.outputs if o.output_type == "stream"]
             text = "".join(o.text for o in streams)
             assert "UserWarning: To copy construct from a tensor" in text  # torch
