@@ -259,6 +259,14 @@ PLANTED = {
         (
             "ex1-check",
             "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
+            "    h_out = -(-(h + 2 * padding - k) // stride) + 1  # rounded up\n"
+            "    w_out = -(-(w + 2 * padding - k) // stride) + 1\n"
+            "    return (n, c * k * k, h_out * w_out)",
+            "one window too many along the width: the floor drops a last, partial step",
+        ),
+        (
+            "ex1-check",
+            "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
             "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
             "    return (n, h_out * w_out, c * k * k)",
             "rows and columns swapped",
