@@ -19,8 +19,9 @@ import re
 import socket
 import threading
 import tracemalloc
+import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -701,33 +702,199 @@ def peak_memory(function: Callable[[], object]) -> int:
 
 # --- Exercises ---------------------------------------------------------------------------------
 
+# Methods through which an object could decide its own comparison or conversion. An answer
+# whose class (outside Python, NumPy and PyTorch) defines one of them is refused by check.
+_TRICKS = frozenset(
+    "__eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __bool__ __int__ __index__ __float__ "
+    "__abs__ __sub__ __rsub__ __round__ __len__ __iter__ __getitem__ __array__ __array_ufunc__ "
+    "__array_function__ __torch_function__ __torch_dispatch__ __instancecheck__ __class__".split()
+)
+_TRUSTED_MODULES = ("builtins", "numpy", "torch")
 
-def check(what: str, got: object, expected: object, atol: float = 0.0) -> None:
+
+def _own_comparison(value: object) -> bool:
+    """True if value's class, below the standard types, defines how it compares or converts."""
+    for klass in type(value).__mro__:
+        if klass.__module__.split(".")[0] in _TRUSTED_MODULES:
+            return False
+        if _TRICKS & set(vars(klass)):
+            return True
+    return False
+
+
+def _items(count: int) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
+
+
+def _describe(value: object) -> str:
+    """What came, in words: 'None', "the string '7'", 'the float 2.5', 'an array of shape (3,)'."""
+    if value is None:
+        return "None (no value: does a function end without `return`, or is the name never set?)"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (bool, int, float, np.generic)):
+        return f"the {type(value).__name__} {value!r}"
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return f"an array of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {_items(len(value))}"
+    return f"an object of type {type(value).__name__}"
+
+
+def _number(value: object, integer: bool) -> int | float | str:
+    """value as a plain int (``integer``) or float; else a sentence saying what came instead."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0:
+        value = value.item()  # a 0-d array or tensor holds one number
+    if isinstance(value, np.generic):
+        value = value.item()  # NumPy scalar -> the Python number
+    if isinstance(value, bool):
+        return f"expected {kind}, got the bool {value}"
+    if isinstance(value, int):
+        return int(value) if integer else float(value)
+    if isinstance(value, float) and not integer:
+        return float(value)
+    if isinstance(value, float):
+        return (
+            f"expected an integer, got the float {value!r}: sizes, counts and indices are whole "
+            "numbers (// divides and rounds down; int() turns a float into an int)"
+        )
+    return f"expected {kind}, got {_describe(value)}"
+
+
+def _as_array(value: object) -> np.ndarray | str:
+    """value as a float NumPy array, or a sentence saying why it cannot be one."""
+    if value is None or isinstance(value, str):
+        return f"expected an array, got {_describe(value)}"
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        return np.array(value, dtype=float)
+    except (TypeError, ValueError, RuntimeError):
+        return f"expected an array of numbers, got {_describe(value)}, which NumPy cannot turn into one"
+
+
+def _problem(got: object, expected: object, atol: float) -> str | None:
+    """What is wrong with ``got`` (a sentence that never shows ``expected``), or None if it is right."""
+    if _own_comparison(got):
+        return (
+            f"got an object of class {type(got).__name__}, which defines its own comparison or "
+            "conversion: answer with a plain value (int, float, tuple, list, array or tensor)"
+        )
+    if isinstance(expected, (bool, np.bool_)):
+        if not isinstance(got, (bool, np.bool_)):
+            return f"expected True or False, got {_describe(got)}"
+        return None if bool(got) == bool(expected) else "not the right answer"
+    if isinstance(expected, (int, np.integer, float, np.floating)):
+        number = _number(got, integer=not isinstance(expected, (float, np.floating)))
+        if isinstance(number, str):
+            return number
+        return None if abs(number - expected) <= atol else "not the right value"
+    if isinstance(expected, (tuple, list)):
+        if isinstance(got, (np.ndarray, torch.Tensor)) and got.ndim == 1:
+            got = got.tolist()
+        if not isinstance(got, (tuple, list)):
+            return f"expected a {type(expected).__name__} of {_items(len(expected))}, got {_describe(got)}"
+        if len(got) != len(expected):
+            return f"expected {_items(len(expected))}, got {len(got)}"
+        for index, (item, wanted) in enumerate(zip(got, expected, strict=True)):
+            problem = _problem(item, wanted, atol)
+            if problem is not None:
+                return f"item {index} (counting from 0): {problem}"
+        return None
+    if isinstance(expected, (np.ndarray, torch.Tensor)):
+        wanted = _as_array(expected)
+        array = _as_array(got)
+        if isinstance(array, str):
+            return array
+        if array.shape != wanted.shape:
+            same_sizes = sorted(array.shape) == sorted(wanted.shape)
+            order = " (the same sizes in another order: check the order of the axes)" if same_sizes else ""
+            return f"expected an array of shape {wanted.shape}, got shape {array.shape}{order}"
+        wrong = ~(np.abs(array - wanted) <= atol)  # NaN counts as wrong
+        if not wrong.any():
+            return None
+        first = tuple(int(i) for i in np.argwhere(wrong)[0])
+        return (
+            f"{int(wrong.sum())} of {wrong.size} values are wrong (beyond a tolerance of {atol:g}); "
+            f"the first at index {first}"
+        )
+    if isinstance(expected, str):
+        if not isinstance(got, str):
+            return f"expected a string, got {_describe(got)}"
+        return None if got == expected else "not the right answer"
+    raise TypeError(f"expected: check compares numbers, tuples, lists, arrays and strings, got {expected!r}")
+
+
+def check(
+    what: str,
+    got: object,
+    expected: object,
+    atol: float = 0.0,
+    hint: str = "",
+    mistakes: Sequence[tuple[object, str]] = (),
+) -> None:
     """Tell a student whether an answer is right: print a tick, or raise ``AssertionError``.
 
-    Arrays and tensors are compared element by element (same shape, values within ``atol``);
-    floats within ``atol``; anything else with ``==``. The message says what was expected
-    and what came, e.g. ``"output height: expected 28, got 27"``.
+    The message says what is wrong and where to look, never the expected value. What
+    ``expected`` is decides what counts as an answer:
+
+    - an int: an int, a NumPy integer or a 0-d integer array or tensor (not a float, not a bool);
+    - a float: any real number (NumPy and 0-d tensors too), right within ``atol``;
+    - a tuple or list: a tuple, list, ``torch.Size`` or 1-d array of as many items, each
+      checked by these rules (a list for a tuple of ints is fine);
+    - an array or tensor: anything NumPy turns into a float array of the same shape, every
+      value within ``atol`` (float32 for float64 is fine if ``atol`` allows it);
+    - a bool or a str: the same.
+
+    Everything is compared as plain values made here, never with the answer's own ``==``:
+    an object whose class defines its own comparison or conversion is refused. ``mistakes``
+    lists known wrong answers as ``(wrong value, what that mistake is)``: a wrong answer equal
+    to one of them gets that sentence; any other wrong value gets ``hint`` (where to look).
     """
-    if isinstance(expected, (np.ndarray, torch.Tensor)):
-        expected = np.asarray(expected.detach() if isinstance(expected, torch.Tensor) else expected)
-        wrong_type = AssertionError(f"{what}: expected an array of shape {expected.shape}, got {got!r}")
-        if got is None or isinstance(got, str):
-            raise wrong_type
-        try:
-            got = np.asarray(got.detach() if isinstance(got, torch.Tensor) else got, dtype=float)
-        except (TypeError, ValueError):
-            raise wrong_type from None
-        if got.shape != expected.shape:
-            raise AssertionError(
-                f"{what}: expected an array of shape {expected.shape}, got shape {got.shape}"
-            )
-        worst = float(np.max(np.abs(got - expected), initial=0.0))
-        if not worst <= atol:
-            raise AssertionError(f"{what}: values differ from the expected ones by up to {worst:.3g}")
-    elif isinstance(expected, float):
-        if not isinstance(got, (int, float, np.number)) or not abs(got - expected) <= atol:
-            raise AssertionError(f"{what}: expected {expected:g}, got {got!r}")
-    elif got != expected:
-        raise AssertionError(f"{what}: expected {expected!r}, got {got!r}")
-    print(f"\N{CHECK MARK} {what}: correct")
+    problem = _problem(got, expected, atol)
+    if problem is None:
+        print(f"\N{CHECK MARK} {what}: correct")
+        return
+    for wrong, mistake in mistakes:
+        if _problem(got, wrong, atol) is None:
+            raise AssertionError(f"{what}: {mistake}")
+    raise AssertionError(f"{what}: {problem}" + (f". {hint}" if hint else ""))
+
+
+def _names_used(function: types.FunctionType, forbidden: set[str], seen: set[int]) -> set[str]:
+    """Every global or attribute name in function's code, its nested code and the notebook's
+    functions it calls (a forbidden one is named, not read further)."""
+    names: set[str] = set()
+    codes = [function.__code__]
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    for name in sorted(names - forbidden):
+        helper = function.__globals__.get(name)
+        same_notebook = isinstance(helper, types.FunctionType) and helper.__module__ == function.__module__
+        if same_notebook and id(helper) not in seen:
+            seen.add(id(helper))
+            names |= _names_used(helper, forbidden, seen)
+    return names
+
+
+def check_avoids(function: object, forbidden: Sequence[str]) -> None:
+    """Check that an exercise's function does not use what the exercise forbids.
+
+    ``forbidden`` are names as the code writes them (``"conv2d"`` catches ``F.conv2d``,
+    ``torch.conv2d`` and ``nn.functional.conv2d``). The names are read from the function's
+    code, its nested functions and the notebook functions it calls. Prints a tick, or raises
+    ``AssertionError`` naming what was used. It sees the plain use, not a deliberate dodge
+    (``getattr`` with a computed string); the hidden tests and the grader read the code too.
+    """
+    if not isinstance(function, types.FunctionType):
+        raise AssertionError(f"expected a function written with def, got {_describe(function)}")
+    used = sorted(_names_used(function, set(forbidden), {id(function)}) & set(forbidden))
+    if used:
+        raise AssertionError(
+            f"{function.__name__} uses {', '.join(used)}, which this exercise asks you not to use: "
+            "write that step yourself"
+        )
+    print(f"\N{CHECK MARK} {function.__name__} does not use {', '.join(forbidden)}")

@@ -36,6 +36,9 @@ NOTEBOOK_POINTS = 20
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 STUB = "raise NotImplementedError()"  # what nbgrader leaves in an answer cell
+RELOAD = (
+    'utils = importlib.reload(sys.modules["utils"])  # the original checks, whatever an answer did to utils'
+)
 
 # Building and grading execute the series several times (validate, autograde).
 pytestmark = pytest.mark.timeout(2400)
@@ -60,11 +63,31 @@ def kind(cell) -> str | None:
     return None
 
 
-def exercises(nb) -> list[tuple[int, int]]:
-    """Indices (answer, check) of each exercise, in order."""
-    answers = [i for i, c in enumerate(nb.cells) if kind(c) == "answer"]
-    checks = [i for i, c in enumerate(nb.cells) if kind(c) == "check"]
-    return list(zip(answers, checks, strict=True))
+def parts(nb) -> list[tuple[int, int]]:
+    """Indices (answer, check) of each graded part, in order: a check cell grades the answer above it.
+
+    An exercise has one answer cell per part, or one answer (a function) graded by several
+    check cells, one per part.
+    """
+    found, answer = [], None
+    for index, cell in enumerate(nb.cells):
+        if kind(cell) == "answer":
+            answer = index
+        elif kind(cell) == "check":
+            found.append((answer, index))
+    return found
+
+
+def answers(nb) -> list[int]:
+    return [i for i, c in enumerate(nb.cells) if kind(c) == "answer"]
+
+
+def graded_ids(nb) -> list[list[str]]:
+    """The grade_ids of the check cells of each answer cell, in order."""
+    ids: dict[int, list[str]] = {}
+    for answer, check in parts(nb):
+        ids.setdefault(answer, []).append(grading(nb.cells[check])["grade_id"])
+    return list(ids.values())
 
 
 def check_points(nb) -> dict[str, float]:
@@ -107,25 +130,35 @@ def test_exercises_are_marked_up_for_nbgrader(path):
     ids = [grading(c)["grade_id"] for c in nb.cells if kind(c)]
     assert len(ids) == len(set(ids)), f"grade_ids repeat: {ids}"
     assert sum(check_points(nb).values()) == NOTEBOOK_POINTS
-    assert len(exercises(nb)) >= 2, "at least two graded exercises"
+    assert len(parts(nb)) >= 2, "at least two graded parts"
 
     heading = next(
         i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "## Exercises" in c.source
     )
     marked = [i for i, c in enumerate(nb.cells) if kind(c)]
     assert min(marked) > heading, "exercises come after ## Exercises"
-    for answer, check in exercises(nb):
+    for answer in answers(nb):
         task = answer - 1
         assert kind(nb.cells[task]) == "task" and nb.cells[task].cell_type == "markdown", (
-            f"cell {task}: the task of an exercise is a read-only markdown cell before its answer"
+            f"cell {answer}: the task of a part is a read-only markdown cell before its answer"
         )
-        assert check == answer + 1, f"cell {answer}: the check cell follows its answer cell"
         assert region(nb.cells[answer].source, SOLUTION_MARKERS), (
             f"cell {answer}: no solution between markers"
         )
+        assert kind(nb.cells[answer + 1]) == "check", f"cell {answer}: its check cell follows it"
+    for answer, check in parts(nb):
+        assert answer is not None and all(kind(c) == "check" for c in nb.cells[answer + 1 : check + 1]), (
+            f"cell {check}: a check cell follows its answer cell or another check of the same answer"
+        )
         visible = nb.cells[check].source.partition(HIDDEN_MARKERS[0])[0]
         assert "utils.check(" in visible, f"cell {check}: visible checks give feedback through utils.check"
-        assert region(nb.cells[check].source, HIDDEN_MARKERS), f"cell {check}: no hidden test"
+        hidden = region(nb.cells[check].source, HIDDEN_MARKERS)
+        assert hidden, f"cell {check}: no hidden test"
+        # The hidden test grades with utils.py as it is on disk, even if an answer replaced
+        # utils.check, and compares through it, never with a bare == on what a student made.
+        assert RELOAD in hidden[:4], f"cell {check}: the hidden test starts from a reloaded utils"
+        assert "utils.check(" in "\n".join(hidden), f"cell {check}: the hidden test compares with utils.check"
+        assert not any(line.startswith("assert ") for line in hidden), f"cell {check}: a bare assert"
         assert grading(nb.cells[check])["locked"], f"cell {check}: check cells are read-only"
 
 
@@ -291,7 +324,7 @@ utils.check = noisy_check
 def solved(course: Path, path: Path):
     """The release with every answer written as in the solutions."""
     nb, source = release_nb(course, path), source_nb(course, path)
-    for answer, _ in exercises(source):
+    for answer in answers(source):
         nb.cells[answer].source = without_markers(source.cells[answer].source)
     return nb
 
@@ -346,7 +379,7 @@ def adversarial(course: Path) -> dict[str, tuple[Path, object]]:
     subs = {}
 
     nb = release_nb(course, notebook[0])  # blank answers, both checks edited to pass
-    (_, check1), (_, check2) = exercises(nb)[:2]
+    (_, check1), (_, check2) = parts(nb)[:2]
     nb.cells[check1].source = "pass"
     nb.cells[check1].metadata.nbgrader["points"] = 1000
     nb.cells[check2].source = "pass"
@@ -354,7 +387,7 @@ def adversarial(course: Path) -> dict[str, tuple[Path, object]]:
     subs["edits-tests"] = (notebook[0], nb)
 
     nb = solved(course, notebook[1])  # the first answer never returns
-    answer = exercises(nb)[0][0]
+    answer = answers(nb)[0]
     blank = release_nb(course, notebook[1]).cells[answer].source
     loop = re.sub(r"(?m)^(\s*)raise NotImplementedError\(\)", r"\1while True:\n\1    pass", blank)
     assert loop != blank
@@ -362,19 +395,20 @@ def adversarial(course: Path) -> dict[str, tuple[Path, object]]:
     subs["loops"] = (notebook[1], nb)
 
     nb = solved(course, notebook[2])  # the first check cell and the second answer cell deleted
-    (_, check1), (answer2, _) = exercises(nb)[:2]
+    (_, check1), (answer2, _) = parts(nb)[:2]
+    assert answer2 > check1
     del nb.cells[answer2]
     del nb.cells[check1]
     subs["deletes-cells"] = (notebook[2], nb)
 
     nb = solved(course, notebook[3])  # the first answer raises before it defines anything
-    answer = exercises(nb)[0][0]
+    answer = answers(nb)[0]
     nb.cells[answer].source = 'raise RuntimeError("my answer is broken")\n' + nb.cells[answer].source
     subs["raises"] = (notebook[3], nb)
 
     nb = solved(course, notebook[4])  # every check cell warns, through a patched utils.check
-    answer = exercises(nb)[0][0]
-    nb.cells[answer].source = NOISY_CHECK + "\n" + nb.cells[answer].source
+    for answer in answers(nb):  # in every answer: the hidden tests reload utils
+        nb.cells[answer].source = NOISY_CHECK + "\n" + nb.cells[answer].source
     subs["warns"] = (notebook[4], nb)
     return subs
 
@@ -489,7 +523,7 @@ def test_the_blank_release_scores_zero_on_every_autograded_cell(course, graded):
     assert float(grades_csv(course)["blank"]["score"]) == 0
     for path in PATHS:
         cells = scores(course, "blank", path)
-        assert len(cells) == len(exercises(read(path)))
+        assert len(cells) == len(parts(read(path)))
         assert all(score == 0 for score, _ in cells.values()), f"{path.stem}: {cells}"
 
 
@@ -517,7 +551,7 @@ def test_an_edited_test_cell_is_graded_against_the_original(course, graded):
     assert sum(top for _, top in cells.values()) == NOTEBOOK_POINTS  # not 1000
     assert all(score == 0 for score, _ in cells.values()), cells
     ran = autograded(course, "edits-tests", path)
-    for _, check in exercises(original)[:2]:
+    for _, check in parts(original)[:2]:
         grade_id = grading(original.cells[check])["grade_id"]
         restored = next(c for c in ran.cells if kind(c) == "check" and grading(c)["grade_id"] == grade_id)
         assert HIDDEN_MARKERS[0] in restored.source  # the original test, hidden part included
@@ -527,10 +561,10 @@ def test_an_edited_test_cell_is_graded_against_the_original(course, graded):
 def test_an_endless_loop_loses_that_exercise_by_a_timeout_and_grading_goes_on(course, graded):
     path = graded["loops"]
     original = read(path)
-    first, *rest = [grading(original.cells[check])["grade_id"] for _, check in exercises(original)]
+    first, *rest = graded_ids(original)
     cells = scores(course, "loops", path)
-    assert cells[first][0] == 0
-    assert all(cells[grade_id][0] == cells[grade_id][1] for grade_id in rest), cells
+    assert all(cells[grade_id][0] == 0 for grade_id in first), cells
+    assert all(cells[grade_id][0] == cells[grade_id][1] for ids in rest for grade_id in ids), cells
     outputs = [o for c in autograded(course, "loops", path).cells for o in c.get("outputs", [])]
     errors = {o.ename for o in outputs if o.output_type == "error"}
     assert {"CellTimeoutError", "KeyboardInterrupt"} <= errors  # timed out, then interrupted
@@ -539,7 +573,7 @@ def test_an_endless_loop_loses_that_exercise_by_a_timeout_and_grading_goes_on(co
 def test_a_deleted_cell_or_an_error_costs_only_its_exercise(course, graded):
     path = graded["deletes-cells"]
     original = read(path)
-    ids = [grading(original.cells[check])["grade_id"] for _, check in exercises(original)]
+    ids = [grading(original.cells[check])["grade_id"] for _, check in parts(original)]
     cells = scores(course, "deletes-cells", path)
     assert cells[ids[0]] == (cells[ids[0]][1],) * 2  # its check cell was put back and passes
     assert cells[ids[1]][0] == 0  # its answer is gone
@@ -547,18 +581,20 @@ def test_a_deleted_cell_or_an_error_costs_only_its_exercise(course, graded):
 
     path = graded["raises"]
     original = read(path)
-    ids = [grading(original.cells[check])["grade_id"] for _, check in exercises(original)]
+    first, *rest = graded_ids(original)
     cells = scores(course, "raises", path)
-    assert cells[ids[0]][0] == 0
-    assert all(cells[i][0] == cells[i][1] for i in ids[1:]), cells
+    assert all(cells[grade_id][0] == 0 for grade_id in first), cells
+    assert all(cells[grade_id][0] == cells[grade_id][1] for ids in rest for grade_id in ids), cells
 
 
 def test_warnings_in_a_check_cell_cost_no_points(course, graded):
     path = graded["warns"]
     cells = scores(course, "warns", path)
     assert all(score == top for score, top in cells.values()), cells
-    for cell in autograded(course, "warns", path).cells:
-        if kind(cell) == "check":
+    ran = autograded(course, "warns", path).cells
+    # Only right after an answer: a hidden test reloads utils, and the next answer patches it again.
+    for before, cell in zip(ran, ran[1:], strict=False):
+        if kind(cell) == "check" and kind(before) == "answer":
             streams = [o for o in cell.outputs if o.output_type == "stream"]
             text = "".join(o.text for o in streams)
             assert "UserWarning: To copy construct from a tensor" in text  # torch

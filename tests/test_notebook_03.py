@@ -73,9 +73,12 @@ def test_the_class_counts_add_up_to_what_was_loaded(run):
     assert values["balanced"] == (len(set(counts)) == 1)
 
 
-def test_the_exercise_answers_give_one_mean_and_one_std_per_channel(run):
+def test_the_exercise_answers_measure_the_loaded_images(run):
     _, values = run
     assert len(values["channel_mean"]) == len(values["channel_std"]) == 3
+    assert all(0 < m < 1 for m in values["channel_mean"]) and all(0 < s < 0.5 for s in values["channel_std"])
+    assert 0 <= values["stored_value"] <= 255
+    assert np.shape(values["gray_batch"]) == (len(values["labels"]), 1, 32, 32)
 
 
 def test_the_batch_goes_through_edge_filters_into_feature_maps(run):
