@@ -282,3 +282,24 @@ def test_check_says_what_was_expected_and_what_came(name):
     got, expected, atol, message = CHECK_FAILURES[name]
     with pytest.raises(AssertionError, match=message):
         utils.check("output", got, expected, atol=atol)
+
+
+def test_a_figure_is_described_by_its_own_titles_and_labels():
+    import matplotlib.pyplot as plt
+
+    from utils import _describe_figure
+
+    fig, (left, right) = plt.subplots(1, 2)
+    fig.suptitle("Input x:\n5 x 5")
+    left.set_title("channel 0")
+    right.set(title="channel 1", xlabel="column", ylabel="row")
+    fig.colorbar(right.imshow([[0, 1]]), ax=right, label="value")
+    assert _describe_figure(fig) == (
+        "Input x: 5 x 5. Panels: channel 0; channel 1 (x: column, y: row); colour bar (y: value)."
+    )
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert _describe_figure(fig) == "", "nothing to describe it with"
+    ax.set_title("one panel")
+    assert _describe_figure(fig) == "one panel."
+    plt.close(fig)
