@@ -29,6 +29,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import nbformat
+from markdown_it import MarkdownIt
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 from sphinx.application import Sphinx
 from sphinx.errors import SphinxError
@@ -194,7 +195,7 @@ def index_page(pages: list[Page], src: Path, solutions: bool) -> tuple[str, str]
         time_cell = f"<td>{page.seconds:.0f} s</td>" if page.seconds is not None else ""
         rows.append(
             f'<tr><td>{cell}</td><td><a href="{page.href}"><strong>{html.escape(page.title)}</strong></a>'
-            f"<br>{html.escape(page.description)}</td>{time_cell}</tr>"
+            f"<br>{MarkdownIt().renderInline(page.description)}</td>{time_cell}</tr>"
         )
     time_header = '<th scope="col">Time to run</th>' if timed else ""
     table = (
@@ -355,6 +356,8 @@ def build_site(
         for stem, nb in students.items():  # the download button offers the students' copy
             nbformat.write(nb, built / "_sources" / f"{stem}.ipynb")
         shutil.rmtree(built / ".doctrees", ignore_errors=True)
+        for source_map in built.rglob("*.map"):  # the theme's debugging aids: 3.5 MB no reader needs
+            source_map.unlink()
         refuse_remote_loads(built)
         if out.exists():
             shutil.rmtree(out)
