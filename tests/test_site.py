@@ -339,6 +339,30 @@ def test_utils_py_has_a_page_linked_from_the_notebooks(series, series_visits):
         assert links.count("utils.html") >= mentions, path.name
 
 
+def test_search_works_offline_from_disk(series, browser):
+    page = browser.new_page()
+    errors, blocked = [], []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith("file:")
+            else (blocked.append(route.request.url), route.abort())
+        ),
+    )
+    page.goto((SITE_DIR / "search.html").as_uri() + "?q=im2col")
+    page.wait_for_selector("ul.search li", timeout=10_000)
+    found = page.evaluate(
+        "() => [...document.querySelectorAll('ul.search li > a')].map(a => a.getAttribute('href'))"
+    )
+    page.close()
+    assert "utils.html" in found and any(href.startswith(path.stem) for path in PATHS for href in found), (
+        found
+    )
+    assert errors == [] and blocked == [], (errors, blocked)
+
+
 def test_screenshots_light_and_dark_are_not_blank(series_visits):
     shots = sorted((SHOTS / "site").glob("*.png"))
     assert len(shots) == 2 * len(series_visits)

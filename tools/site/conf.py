@@ -39,6 +39,8 @@ html_css_files = ["series.css"]
 html_last_updated_fmt = None
 html_copy_source = True  # _sources/NN.ipynb: the download button's notebook
 html_show_sourcelink = False
+# Search works from file:// too; only the summaries under its results would need a web server.
+html_show_search_summary = False
 html_theme_options = {
     "use_download_button": True,
     "use_fullscreen_button": False,
