@@ -53,8 +53,8 @@ REMOTE_LOAD = re.compile(
 )
 # nbgrader's marker comments (its preprocessors remove them; the tests check none is left).
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-# A mention of utils.py in a notebook's prose that is not a link yet.
-UTILS_MENTION = re.compile(r"(?<!\[)`utils\.py`(?!\])")
+# A mention of utils.py or of one of its helpers in a notebook's prose, not a link yet.
+UTILS_MENTION = re.compile(r"(?<!\[)`(utils(?:\.\w+)?)`(?!\])")
 
 
 class SiteError(RuntimeError):
@@ -158,7 +158,7 @@ def prepare(path: Path, nb: nbformat.NotebookNode, solutions: bool) -> tuple[Pag
             line for line in cell.source.split("\n") if not any(m in line for m in markers)
         )
         if cell.cell_type == "markdown":
-            cell.source = UTILS_MENTION.sub("[`utils.py`](utils.md)", cell.source)
+            cell.source = UTILS_MENTION.sub(r"[`\1`](utils.md)", cell.source)
         for output in cell.get("outputs", []):
             page = output.get("data", {}).get("text/html")
             if page is not None and "_anim_img" in page:
