@@ -12,7 +12,6 @@ from docutils import nodes
 
 project = "How a 2-D convolution is really computed"  # build_site.py sets the README's title
 html_title = project
-author = "the series' authors"
 language = "en"
 extensions = ["myst_nb"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
@@ -46,6 +45,7 @@ html_theme_options = {
     "use_fullscreen_button": False,
     "home_page_in_toc": True,
     "show_toc_level": 2,
+    "footer_content_items": [],  # no author or copyright line: the README says who and how
     "navigation_with_keys": False,  # arrow keys stay the reader's (sliders, scrolling)
     "pygments_light_style": "a11y-high-contrast-light",
     "pygments_dark_style": "a11y-high-contrast-dark",
