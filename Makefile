@@ -20,7 +20,12 @@ $(VENV)/installed: requirements.txt constraints.txt
 html: $(VENV)/installed
 	$(PYTHON) tools/build_site.py
 
-test: $(VENV)/installed
+# axe-core, the accessibility engine the site's tests run in Chromium (package.json pins it).
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/installed node_modules/axe-core/axe.min.js
 	$(PYTHON) -m pytest
 
 lab: $(VENV)/installed
@@ -38,7 +43,7 @@ lock: $(VENV)/installed
 
 # course/ is left alone: it holds the gradebook and the students' work (delete it by hand).
 clean:
-	rm -rf build site .pytest_cache .ruff_cache
+	rm -rf build site .pytest_cache .ruff_cache node_modules
 
 # --- Grading with nbgrader (settings in nbgrader_config.py) -----------------------------------
 # make assignment   course/source/$(ASSIGNMENT) from notebooks/, the student release without

@@ -31,6 +31,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython import get_ipython
+from IPython.core.pylabtools import print_figure
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
@@ -572,9 +575,46 @@ def first_warning(function: Callable[[], object]) -> tuple[object, str]:
 
 
 def use_series_style() -> None:
-    """One look for every figure of the series (call it once, at the top of a notebook)."""
+    """One look for every figure of the series (call it once, at the top of a notebook).
+
+    In a notebook, every figure shown also carries a description made of its own titles and
+    axis labels (``_describe_figure``): the static site gives it to readers who cannot see it.
+    """
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 80, "axes.titleweight": "bold", "image.cmap": "viridis"})
+    shell = get_ipython()
+    if shell is not None:
+        # Load the notebook's plotting backend now: loading sets IPython's figure formatter.
+        plt.switch_backend(plt.get_backend())
+        shell.display_formatter.formatters["image/png"].for_type(Figure, _png_with_description)
+
+
+def _describe_figure(fig: Figure) -> str:
+    """What a figure shows, in its own words: its suptitle, then each panel's title and labels.
+
+    ``"Input x, zero-padded. Panels: channel 0; channel 1 (x: column, y: row)."``; ``""`` for
+    a figure without any title or label.
+    """
+    panels = []
+    for ax in fig.axes:
+        named = (("x", ax.get_xlabel()), ("y", ax.get_ylabel()))
+        labels = [f"{axis}: {text}" for axis, text in named if text]
+        title = "colour bar" if ax.get_label() == "<colorbar>" else ax.get_title()
+        panel = " ".join([title] + ([f"({', '.join(labels)})"] if labels else [])).strip()
+        if panel:
+            panels.append(panel)
+    panels = [" ".join(panel.split()) for panel in panels]  # titles on two lines read as one
+    suptitle = " ".join(fig.get_suptitle().split())
+    if not suptitle:
+        return "; ".join(panels) + "." if panels else ""
+    if not panels:
+        return f"{suptitle}."
+    return f"{suptitle}. Panel{'s' if len(panels) > 1 else ''}: {'; '.join(panels)}."
+
+
+def _png_with_description(fig: Figure) -> tuple[str, dict[str, str]]:
+    """The figure as IPython shows it (a PNG, base64), with its description as ``alt``."""
+    return print_figure(fig, fmt="png", bbox_inches="tight", base64=True), {"alt": _describe_figure(fig)}
 
 
 def plot_grid(

@@ -438,3 +438,24 @@ def test_animation_html_needs_nothing_from_the_internet():
     html = utils.animation_html(fig, lambda n: ax.set_title(str(n)), n_frames=2)
     assert html.count("data:image/png;base64") == 2
     assert '<i class="fa' not in html and "font-awesome" not in html and "\u25b6" in html
+
+
+def test_a_figure_is_described_by_its_own_titles_and_labels():
+    import matplotlib.pyplot as plt
+
+    from utils import _describe_figure
+
+    fig, (left, right) = plt.subplots(1, 2)
+    fig.suptitle("Input x:\n5 x 5")
+    left.set_title("channel 0")
+    right.set(title="channel 1", xlabel="column", ylabel="row")
+    fig.colorbar(right.imshow([[0, 1]]), ax=right, label="value")
+    assert _describe_figure(fig) == (
+        "Input x: 5 x 5. Panels: channel 0; channel 1 (x: column, y: row); colour bar (y: value)."
+    )
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert _describe_figure(fig) == "", "nothing to describe it with"
+    ax.set_title("one panel")
+    assert _describe_figure(fig) == "one panel."
+    plt.close(fig)

@@ -1,37 +1,49 @@
-"""Build the static site of the series: run every notebook, render one page each, write site/.
+"""Build the static site of the series: run every notebook, render it with Sphinx, write site/.
 
 python tools/build_site.py [--notebooks notebooks/] [--out site/] [--without-solutions]
 
-Each page is nbconvert's HTMLExporter output in JupyterLab's look; tools/site_template adds the
-links to the index and to the previous and next notebook. The site works offline, opened from
-disk or from any static file host: MathJax and the icons of matplotlib's animations are copied
-into site/assets/ from pinned packages (see requirements.txt), and a page that would still load
-anything from the internet is refused.
+The notebooks are run here (tools/notebooks.py, one fresh kernel each), cleaned with nbgrader's
+own preprocessors (hidden tests always, solutions with --without-solutions), and rendered by
+Sphinx with MyST-NB and sphinx-book-theme (settings in tools/site/conf.py). The site works
+offline, opened from disk or from any static file host: MathJax is copied from a pinned package
+(see requirements.txt), the theme bundles its icons, and a page that would still load anything
+from the internet is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
+import hashlib
+import html
+import io
+import json
 import re
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 import nbformat
-from nbconvert import HTMLExporter
+from markdown_it import MarkdownIt
+from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
+from sphinx.application import Sphinx
+from sphinx.errors import SphinxError
+from sphinx.util.docutils import docutils_namespace
 
+from course import FILES, STUDENT_README
 from notebooks import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
 
 SITE_DIR = ROOT / "site"
-TEMPLATE_DIR = Path(__file__).resolve().parent / "site_template"
-MATHJAX_URL = "assets/mathjax/tex-svg-full.js"
-FONT_AWESOME_URL = "assets/fontawesome/css/font-awesome.css"
-# matplotlib's to_jshtml() animations draw their buttons with Font Awesome 4 from this CDN.
-FONT_AWESOME_CDN = "https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css"
+CONF_DIR = Path(__file__).resolve().parent / "site"
+ZIP_NAME = "conv-im2col.zip"  # the same name and layout as `make assignment`'s release
+# matplotlib's to_jshtml() players load Font Awesome 4 from a CDN for their buttons' icons; the
+# theme's own Font Awesome (bundled, offline) draws the same icons, so the link just goes.
+FONT_AWESOME_LINK = re.compile(r"<link\b[^>]*font-awesome[^>]*>")
 # An http(s) URL that a browser would load by itself: src=, <link href=, CSS url() and @import,
 # JavaScript import(). Links a reader clicks (<a href=) are fine.
 REMOTE_LOAD = re.compile(
@@ -39,11 +51,10 @@ REMOTE_LOAD = re.compile(
     r"""(https?:)?//""",
     re.IGNORECASE,
 )
-# nbgrader's marker comments; like nbgrader, any line that contains one is a marker.
-BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
-BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
-MARKERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)
-HIDDEN_NOTE = "# (more checks here, hidden: they run when the exercise is graded)"
+# nbgrader's marker comments (its preprocessors remove them; the tests check none is left).
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+# A mention of utils.py or of one of its helpers in a notebook's prose, not a link yet.
+UTILS_MENTION = re.compile(r"(?<!\[)`(utils(?:\.\w+)?)`(?!\])")
 
 
 class SiteError(RuntimeError):
@@ -58,59 +69,11 @@ class Page:
     nb: nbformat.NotebookNode
     title: str
     description: str
+    seconds: float | None = None
 
     @property
     def href(self) -> str:
         return f"{self.path.stem}.html"
-
-
-def refuse_errors_and_warnings(path: Path, nb: nbformat.NotebookNode) -> None:
-    """Raise ``SiteError`` if any cell holds an error or wrote to stderr (warnings do)."""
-    for index, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            if output.output_type == "error":
-                raise SiteError(f"{cell_name(path, index, cell)} raised {output.ename}: {output.evalue}")
-            if output.output_type == "stream" and output.name == "stderr":
-                raise SiteError(
-                    f"{cell_name(path, index, cell)} wrote to stderr (a warning?); "
-                    f"a page is never published with it:\n{output.text.strip()[:500]}"
-                )
-
-
-def public_source(source: str) -> str:
-    """The cell as the site shows it: solution markers dropped, hidden tests replaced by a note.
-
-    Hidden tests are the grader's: nbgrader's release leaves them out of the students' copy
-    too, and publishing them would tell students exactly what the grader checks, for this
-    year's exercises and the next. They still ran (the page's outputs come from the full
-    notebook), so every solution shown passes them; the note explains the lines they print.
-    """
-    lines, hidden = [], False
-    for line in source.splitlines():
-        if BEGIN_HIDDEN in line:
-            hidden = True
-            lines.append(line[: len(line) - len(line.lstrip())] + HIDDEN_NOTE)
-        elif END_HIDDEN in line:
-            hidden = False
-        elif not hidden and BEGIN_SOLUTION not in line and END_SOLUTION not in line:
-            lines.append(line)
-    return "\n".join(lines).rstrip()
-
-
-def without_solution(source: str, code: bool) -> str:
-    """Each solution region replaced by nbgrader's stub, as in the students' release."""
-    lines, inside = [], False
-    for line in source.splitlines():
-        if BEGIN_SOLUTION in line:
-            inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            stub = ["# YOUR CODE HERE", "raise NotImplementedError()"] if code else ["YOUR ANSWER HERE"]
-            lines += [indent + text for text in stub]
-        elif END_SOLUTION in line:
-            inside = False
-        elif not inside:
-            lines.append(line)
-    return "\n".join(lines)
 
 
 def describe(path: Path, nb: nbformat.NotebookNode) -> tuple[str, str]:
@@ -131,104 +94,274 @@ def describe(path: Path, nb: nbformat.NotebookNode) -> tuple[str, str]:
     return heading[2:].strip(), paragraph
 
 
-def prepare(path: Path, nb: nbformat.NotebookNode, solutions: bool) -> Page:
-    """A copy of the executed notebook, checked and cleaned for publishing."""
-    refuse_errors_and_warnings(path, nb)
-    title, description = describe(path, nb)
-    nb = copy.deepcopy(nb)  # the caller's notebook (a test fixture, say) stays as it was
-    nb.metadata["title"] = title
-    for cell in nb.cells:
-        answer_or_check = BEGIN_SOLUTION in cell.source or cell.metadata.get("nbgrader", {}).get("grade")
-        if not solutions and answer_or_check:
-            cell.source = without_solution(cell.source, code=cell.cell_type == "code")
-            if cell.cell_type == "code":
-                cell.outputs = []  # they would show the answer, or checks of a missing answer
-        cell.source = public_source(cell.source)
-        for output in cell.get("outputs", []):
-            html = output.get("data", {}).get("text/html")
-            if html is not None:
-                output.data["text/html"] = html.replace(FONT_AWESOME_CDN, FONT_AWESOME_URL)
-    return Page(path, nb, title, description)
-
-
-def index_notebook(pages: list[Page], solutions: bool) -> nbformat.NotebookNode:
-    """The index page, as a one-cell notebook: the README's introduction, then the notebooks."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    intro = readme.split("\n## ", 1)[0].strip()
-    title = intro.splitlines()[0].lstrip("# ").strip()
-    lines = [intro, "", "## The notebooks, in order", ""]
-    lines += [f"- **[{page.title}]({page.href})**: {page.description}" for page in pages]
-    lines += [
-        "",
-        "Each page is the notebook run from top to bottom, with all its outputs"
-        + ("." if solutions else "; the solutions of the exercises are left out.")
-        + " To run and change the code yourself, get the repository and follow its README"
-        " (`make lab`).",
-    ]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("\n".join(lines))])
-    nb.metadata["title"] = title
+def release(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The students' copy, as nbgrader's release makes it: no solutions, hidden tests, outputs."""
+    nb = copy.deepcopy(nb)
+    for preprocessor in (ClearSolutions(), ClearHiddenTests(), ClearOutput()):
+        nb, _ = preprocessor.preprocess(nb, {})
     return nb
 
 
-def copy_assets(out: Path) -> None:
-    """MathJax and the Font Awesome icons, from their pinned packages, into ``out/assets``."""
+def image_descriptions(path: Path, nb: nbformat.NotebookNode) -> dict[str, str]:
+    """``{sha256 of the PNG: its alt text}`` for every figure (MyST-NB names images by hash).
+
+    The text is the one ``utils.use_series_style`` attached (the figure's titles and labels),
+    or the cell's own ``mystnb: image: alt:`` metadata, which MyST-NB applies itself.
+    """
+    described = {}
+    for index, cell in enumerate(nb.cells):
+        explicit = cell.metadata.get("mystnb", {}).get("image", {}).get("alt")
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png is None:
+                continue
+            alt = explicit or output.get("metadata", {}).get("image/png", {}).get("alt")
+            if not alt:
+                raise SiteError(
+                    f"{cell_name(path, index, cell)} shows a figure with nothing to describe it: give "
+                    "it a title (plt.suptitle, ax.set_title) after utils.use_series_style(), or a "
+                    "description in the cell's metadata, mystnb: image: alt:"
+                )
+            described[hashlib.sha256(base64.b64decode(png)).hexdigest()] = alt
+    return described
+
+
+def accessible_animation(path: Path, index: int, cell: nbformat.NotebookNode, page: str) -> str:
+    """A to_jshtml() player with a description of its picture and a name for its slider."""
+    alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt")
+    if not alt:
+        raise SiteError(
+            f"{cell_name(path, index, cell)} shows an animation: describe what it shows in the "
+            "cell's metadata, mystnb: image: alt: (the site gives it to readers who cannot see it)"
+        )
+    page = re.sub(r'<img id="(_anim_img\w+)"', rf'<img id="\1" alt="{html.escape(alt)}"', page)
+    slider = r'<input id="\1" aria-label="Frame of the animation"'
+    page = re.sub(r'<input id="(_anim_slider\w+)"', slider, page)
+    return FONT_AWESOME_LINK.sub("", page)
+
+
+def prepare(path: Path, nb: nbformat.NotebookNode, solutions: bool) -> tuple[Page, dict[str, str]]:
+    """A copy of the executed notebook as the site shows it, and its figures' descriptions."""
+    title, description = describe(path, nb)
+    nb = copy.deepcopy(nb)  # the caller's notebook (a test fixture, say) stays as it was
+    described = image_descriptions(path, nb)
+    nb, _ = ClearHiddenTests().preprocess(nb, {})
+    if not solutions:
+        nb, _ = ClearSolutions().preprocess(nb, {})
+    markers = (ClearSolutions().begin_solution_delimeter, ClearSolutions().end_solution_delimeter)
+    for index, cell in enumerate(nb.cells):
+        graded = cell.metadata.get("nbgrader", {})
+        if not solutions and cell.cell_type == "code" and (graded.get("solution") or graded.get("grade")):
+            cell.outputs = []  # they would show the answer, or checks of a missing answer
+        # Solutions shown: only their marker lines go (nbgrader has no preprocessor for that).
+        cell.source = "\n".join(
+            line for line in cell.source.split("\n") if not any(m in line for m in markers)
+        )
+        if cell.cell_type == "markdown":
+            cell.source = UTILS_MENTION.sub(r"[`\1`](utils.md)", cell.source)
+        for output in cell.get("outputs", []):
+            page = output.get("data", {}).get("text/html")
+            if page is not None and "_anim_img" in page:
+                output.data["text/html"] = accessible_animation(path, index, cell, page)
+    return Page(path, nb, title, description), described
+
+
+def first_figure(nb: nbformat.NotebookNode) -> tuple[bytes, str] | None:
+    """The notebook's first figure (PNG bytes) and its description, for the index."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png is not None:
+                alt = output.get("metadata", {}).get("image/png", {}).get("alt", "")
+                return base64.b64decode(png), cell.metadata.get("mystnb", {}).get("image", {}).get("alt", alt)
+    return None
+
+
+def index_page(pages: list[Page], src: Path, solutions: bool) -> tuple[str, str]:
+    """The index as MyST markdown (and the series' title): the README's introduction, one row
+    per notebook with its first figure and the time it takes, and how to run the series."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    intro = readme.split("\n## ", 1)[0].strip()
+    title = intro.splitlines()[0].lstrip("# ").strip()
+    timed = any(page.seconds is not None for page in pages)
+    rows = []
+    for page in pages:
+        picture = first_figure(page.nb)
+        cell = ""
+        if picture is not None:
+            (src / "_static" / "thumbs").mkdir(parents=True, exist_ok=True)
+            (src / "_static" / "thumbs" / f"{page.path.stem}.png").write_bytes(picture[0])
+            cell = f'<img src="_static/thumbs/{page.path.stem}.png" alt="{html.escape(picture[1])}">'
+        time_cell = f"<td>{page.seconds:.0f} s</td>" if page.seconds is not None else ""
+        rows.append(
+            f'<tr><td>{cell}</td><td><a href="{page.href}"><strong>{html.escape(page.title)}</strong></a>'
+            f"<br>{MarkdownIt().renderInline(page.description)}</td>{time_cell}</tr>"
+        )
+    time_header = '<th scope="col">Time to run</th>' if timed else ""
+    table = (
+        '<table class="table series-list">\n<thead><tr><th scope="col">First figure</th>'
+        f'<th scope="col">Notebook</th>{time_header}</tr></thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
+    shown = "with all its outputs" + ("" if solutions else "; the solutions of the exercises are left out")
+    toctree = "\n".join([page.path.stem for page in pages] + ["utils"])
+    text = f"""{intro}
+
+## The notebooks, in order
+
+Each page is the notebook run from top to bottom, {shown}.
+{"Each took the time shown to run on the machine that built this site." if timed else ""}
+
+{table}
+
+## Run it yourself
+
+Download {{download}}`the whole series <{ZIP_NAME}>` (the notebooks without outputs, the exercises
+without their solutions, `utils.py` and the data), or one notebook from its page (the download
+button at the top). Unzip it and set it up once in the folder it creates, in one of two ways.
+
+With Python 3.11 and pip:
+
+```bash
+python3 -m venv .venv
+.venv/bin/pip install -r requirements.txt -c constraints.txt
+.venv/bin/jupyter lab
+```
+
+Or with conda:
+
+```bash
+conda env create -f environment.yml
+conda activate conv-im2col
+jupyter lab
+```
+
+Open `01_...` and run the cells in order. Every notebook imports [`utils.py`](utils.md), the
+series' small helper module: read it next to the notebooks.
+
+```{{toctree}}
+:hidden:
+:maxdepth: 1
+
+{toctree}
+```
+"""
+    return text, title
+
+
+UTILS_PAGE = """# utils.py
+
+The helpers every notebook of the series imports, meant to be read next to them.
+{download}`Download utils.py <utils.py>`
+
+```{literalinclude} utils.py
+:language: python
+:linenos:
+```
+"""
+
+
+def copy_mathjax(static: Path) -> None:
+    """MathJax 3 (TeX in, SVG out: no fonts to load) from its pinned package into ``static``."""
     mathjax = files("mathjax") / "static" / "mathjax"  # django-static-mathjax: MathJax 3.2.2
-    icons = files("fontawesomefree") / "static" / "fontawesomefree"  # Font Awesome 6 Free
-    # Font Awesome: the core, the solid icons, and the shims for version 4's names (fa-play, ...).
-    css = [
-        (icons / "css" / name).read_text()
-        for name in ("fontawesome.min.css", "solid.min.css", "v4-shims.min.css")
-    ]
-    copies = {
-        MATHJAX_URL: (mathjax / "es5" / "tex-svg-full.js").read_bytes(),  # TeX in, SVG out: no fonts
-        "assets/mathjax/LICENSE": (mathjax / "LICENSE").read_bytes(),
-        FONT_AWESOME_URL: "\n".join(css).encode(),
-        "assets/fontawesome/webfonts/fa-solid-900.woff2": (
-            icons / "webfonts" / "fa-solid-900.woff2"
-        ).read_bytes(),
-        "assets/fontawesome/LICENSE.txt": (icons / "LICENSE.txt").read_bytes(),
-    }
-    for target, content in copies.items():
-        (out / target).parent.mkdir(parents=True, exist_ok=True)
-        (out / target).write_bytes(content)
+    (static / "mathjax").mkdir(parents=True, exist_ok=True)
+    for source, target in (("es5/tex-svg-full.js", "tex-svg-full.js"), ("LICENSE", "LICENSE")):
+        (static / "mathjax" / target).write_bytes((mathjax / source).read_bytes())
 
 
-def render(exporter: HTMLExporter, nb: nbformat.NotebookNode, name: str, nav: dict | None) -> str:
-    """One HTML page; refuses a page that would load anything from the internet."""
-    html, _ = exporter.from_notebook_node(nb, resources={"site_nav": nav})
-    found = REMOTE_LOAD.search(html)
-    if found:
-        context = html[max(found.start() - 80, 0) : found.end() + 80]
-        raise SiteError(f"{name} would load a file from the internet when viewed: ...{context}...")
-    return html
+def write_zip(
+    executed: list[tuple[Path, nbformat.NotebookNode]], src: Path
+) -> dict[str, nbformat.NotebookNode]:
+    """The series as students get it (the layout of `make assignment`'s release), zipped into
+    ``src``; returns its notebooks by stem."""
+    notebooks = {path.stem: release(nb) for path, nb in executed}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / ZIP_NAME.removesuffix(".zip")
+        for name in FILES:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, folder / name)
+        shutil.copy(STUDENT_README, folder / "README.md")
+        for stem, nb in notebooks.items():
+            nbformat.write(nb, folder / f"{stem}.ipynb")
+        shutil.make_archive(str(src / folder.name), "zip", tmp, folder.name)
+    return notebooks
 
 
-def build_site(executed: list[tuple[Path, nbformat.NotebookNode]], out: Path, solutions: bool = True) -> Path:
+def sphinx(src: Path, out: Path, title: str) -> None:
+    """Render ``src`` to HTML in ``out``; any warning (stderr in a cell, say) is an error."""
+    warnings = io.StringIO()
+    overrides = {"project": title, "html_title": title}
+    try:
+        with docutils_namespace():
+            app = Sphinx(
+                src,
+                src,
+                out,
+                src / ".doctrees",
+                "html",
+                confoverrides=overrides,
+                status=None,
+                warning=warnings,
+                warningiserror=True,
+            )
+            app.build()
+    except SphinxError as error:
+        raise SiteError(f"Sphinx refused the site: {warnings.getvalue().strip() or error}") from None
+    if app.statuscode != 0 or warnings.getvalue():
+        raise SiteError(f"Sphinx refused the site: {warnings.getvalue().strip()}")
+
+
+def refuse_remote_loads(out: Path) -> None:
+    """Raise ``SiteError`` if a page would load anything from the internet when viewed."""
+    for page in sorted(out.glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        found = REMOTE_LOAD.search(text)
+        if found:
+            context = text[max(found.start() - 80, 0) : found.end() + 80]
+            raise SiteError(f"{page.name} would load a file from the internet when viewed: ...{context}...")
+
+
+def build_site(
+    executed: list[tuple[Path, nbformat.NotebookNode]],
+    out: Path,
+    solutions: bool = True,
+    seconds: dict[Path, float] | None = None,
+) -> Path:
     """Write the site for notebooks already executed, in series order; return its index.html.
 
-    Nothing is written unless every notebook can be published, and ``out`` is replaced whole,
-    so a failed build never leaves a half-written site nor pages of removed notebooks.
+    ``seconds`` is how long each notebook took to run (shown on the index). Nothing is written
+    unless every notebook can be published, and ``out`` is replaced whole, so a failed build
+    never leaves a half-written site nor pages of removed notebooks.
     """
-    pages = [prepare(path, nb, solutions) for path, nb in executed]
-    exporter = HTMLExporter(
-        template_name="site_template",
-        extra_template_basedirs=[str(TEMPLATE_DIR.parent)],
-        mathjax_url=MATHJAX_URL,
-        theme="light",
-    )
-    html = {"index.html": render(exporter, index_notebook(pages, solutions), "index.html", None)}
-    for i, page in enumerate(pages):
-        nav = {
-            "previous": {"href": pages[i - 1].href, "title": pages[i - 1].title} if i > 0 else None,
-            "next": {"href": pages[i + 1].href, "title": pages[i + 1].title} if i + 1 < len(pages) else None,
-        }
-        html[page.href] = render(exporter, page.nb, page.path.name, nav)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    copy_assets(out)
-    for name, text in html.items():
-        (out / name).write_text(text, encoding="utf-8")
+    seconds = seconds or {}
+    with tempfile.TemporaryDirectory() as tmp:
+        src, built = Path(tmp) / "src", Path(tmp) / "site"
+        shutil.copytree(CONF_DIR, src)
+        described, pages = {}, []
+        for path, nb in executed:
+            page, alts = prepare(path, nb, solutions)
+            page.seconds = seconds.get(path)
+            pages.append(page)
+            described |= alts
+            nbformat.write(page.nb, src / path.name)
+        (src / "alt_text.json").write_text(json.dumps(described))
+        copy_mathjax(src / "_static")
+        shutil.copy(ROOT / "utils.py", src / "utils.py")
+        (src / "utils.md").write_text(UTILS_PAGE, encoding="utf-8")
+        students = write_zip(executed, src)
+        text, title = index_page(pages, src, solutions)
+        (src / "index.md").write_text(text, encoding="utf-8")
+        sphinx(src, built, title)
+        for stem, nb in students.items():  # the download button offers the students' copy
+            nbformat.write(nb, built / "_sources" / f"{stem}.ipynb")
+        shutil.rmtree(built / ".doctrees", ignore_errors=True)
+        for source_map in built.rglob("*.map"):  # the theme's debugging aids: 3.5 MB no reader needs
+            source_map.unlink()
+        refuse_remote_loads(built)
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(built, out)
     return out / "index.html"
 
 
@@ -264,16 +397,17 @@ def main() -> None:
     paths = notebook_paths(args.notebooks)
     if not paths:
         print(f"No notebook NN_name.ipynb in {args.notebooks} yet: the site has only its index.")
-    executed = []
+    executed, seconds = [], {}
     for path in paths:
         started = time.perf_counter()
         try:
             executed.append((path, execute(path, snapshot=False)[0]))
         except NotebookError as error:
             sys.exit(f"FAILED: {error}")
-        print(f"{path.name}: executed in {time.perf_counter() - started:.1f} s", flush=True)
+        seconds[path] = time.perf_counter() - started
+        print(f"{path.name}: executed in {seconds[path]:.1f} s", flush=True)
     try:
-        build_site(executed, args.out, solutions=not args.without_solutions)
+        build_site(executed, args.out, solutions=not args.without_solutions, seconds=seconds)
     except SiteError as error:
         sys.exit(f"FAILED: {error}")
     print(report(args.out.resolve(), time.perf_counter() - start))
