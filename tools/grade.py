@@ -1,0 +1,397 @@
+"""Grade a whole class, several students at once: what `make autograde JOBS=N` runs.
+
+    python tools/grade.py conv-im2col --course course --jobs 2 [--force] [--unsafe]
+        [--db-url postgresql://...] [--scheduler tcp://host:8786]
+
+Each student is one task on Dask distributed (a LocalCluster of N worker processes here, or the
+cluster behind --scheduler). A task runs nbgrader's own `autograde` and `generate_feedback` for
+that student against a private SQLite gradebook in a local temporary folder (a copy of the
+assignment's cells, made once per run) and writes the autograded notebooks and the feedback to a
+staging folder, `course/.grading/<student>/`. Its kernels talk over socket files in their own
+folder, so parallel kernels share no port.
+
+This process is the gradebook's only writer: when a task ends it copies that student's scores
+into the course's gradebook (SQLite in course/, or nbgrader's CourseDirectory.db_url, e.g.
+PostgreSQL) and then moves the notebooks and the feedback into course/autograded/ and
+course/feedback/. A student counts as graded when course/autograded/<student>/<assignment>
+exists (as for nbgrader), so a task that dies half-way leaves nothing half-written, and the
+student is graded on the next run. Grades and per-cell scores are the same for any N: every
+task runs the same nbgrader steps on one student, alone in its folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The sandbox (tools/sandbox.py) and the flagging of suspicious answers (tools/flags.py) come
+# with the sandbox issue; this driver uses them when they are there.
+try:
+    from sandbox import require_sandbox
+except ImportError:
+    require_sandbox = None
+try:
+    from flags import scan_submission
+except ImportError:
+    scan_submission = None
+
+# nbgrader's Gradebook under SQLAlchemy 2 warns about its own way of adding submissions.
+QUIET = {"message": "Object of type <Submitted", "category": Warning}
+STAGING = ".grading"  # course/.grading/<student>/: a task's output until it is recorded
+# The tables that describe an assignment (not its submissions), parents first.
+ASSIGNMENT_TABLES = ["course", "assignment", "notebook", "base_cell", "grade_cells", "solution_cells",
+                     "task_cells", "source_cell"]  # fmt: skip
+
+
+@dataclass
+class Result:
+    """What a task hands back: one student's scores, how long each step took, or why it failed."""
+
+    student: str
+    ok: bool = False
+    reason: str = ""
+    log: str = ""
+    timestamp: object = None
+    # notebook -> grade_id -> (auto_score, needs_manual_grade); notebook -> grade_id -> auto_comment
+    grades: dict = field(default_factory=dict)
+    comments: dict = field(default_factory=dict)
+    penalties: dict = field(default_factory=dict)
+    flags: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)  # kernel start, execution, autograde, feedback, ...
+
+
+# --- In a worker: grade one student ----------------------------------------------------------
+
+
+def load_config(config_file: Path, course: Path, db_url: str | None):
+    """nbgrader_config.py, pointed at this course folder (and gradebook)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    config.CourseDirectory.root = str(course)
+    if db_url:
+        config.CourseDirectory.db_url = db_url
+    return config
+
+
+def _timed_execute(config, seconds: dict):
+    """Add up, over a student's notebooks, the time to start a kernel and to run the cells.
+
+    Uses nbclient's own hooks: a kernel is ready at `on_notebook_start`; the notebook is done
+    (kernel stopped) at `on_notebook_complete`. A step placed just before nbgrader's Execute
+    marks when the kernel is asked for.
+    """
+    from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+
+    marks = {}
+
+    def add(name: str, since: str, now: float) -> None:
+        seconds[name] = seconds.get(name, 0.0) + now - marks.get(since, now)
+
+    class Stopwatch(NbGraderPreprocessor):
+        def preprocess(self, nb, resources):
+            marks["asked"] = time.perf_counter()
+            return nb, resources
+
+    def ready(**_) -> None:
+        marks["ready"] = time.perf_counter()
+        add("kernel start", "asked", marks["ready"])
+
+    def done(**_) -> None:
+        add("execution", "ready", time.perf_counter())
+
+    steps = list(config.Autograde.autograde_preprocessors)
+    execute = next(i for i, step in enumerate(steps) if issubclass(step, Execute))
+    steps.insert(execute, Stopwatch)
+    config.Autograde.autograde_preprocessors = steps
+    config.Execute.on_notebook_start = ready
+    config.Execute.on_notebook_complete = done
+
+
+def _reason(log: str, error: str) -> str:
+    """The one line that says why nbgrader could not grade a submission."""
+    lines = [line.strip() for line in (error + "\n" + log).splitlines()]
+    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Interrupt)\b.*:", line)]
+    return raised[-1] if raised else next((line for line in reversed(lines) if line), "unknown error")
+
+
+def grade_student(
+    student: str, assignment: str, course: str, config_file: str, template: bytes, db_url: str | None
+) -> Result:
+    """Autograde one student and write their feedback, in course/.grading/<student>/ (a task)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    warnings.filterwarnings("ignore", **QUIET)
+    started = time.perf_counter()
+    result = Result(student)
+    course_path = Path(course)
+    staging = course_path / STAGING / student
+    shutil.rmtree(staging, ignore_errors=True)  # what a dead task left behind
+    staging.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="grade-") as scratch:
+        private = Path(scratch) / "gradebook.db"
+        private.write_bytes(template)
+        config = load_config(Path(config_file), course_path, f"sqlite:///{private}")
+        config.CourseDirectory.autograded_directory = f"{STAGING}/{student}/autograded"
+        config.CourseDirectory.feedback_directory = f"{STAGING}/{student}/feedback"
+        # Kernels talk over socket files in this task's own folder: no port to collide on.
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(scratch) / "kernel")
+        _timed_execute(config, result.seconds)
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        result.seconds["set-up"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        graded = api.autograde(assignment, student, force=True, create=True)
+        result.seconds["autograde"] = time.perf_counter() - mark
+        result.log = graded.get("log", "")
+        result.ok = graded["success"]
+        if result.ok:
+            mark = time.perf_counter()
+            feedback = api.generate_feedback(assignment, student, force=True)
+            result.seconds["feedback"] = time.perf_counter() - mark
+            result.log += feedback.get("log", "")
+            if not feedback["success"]:
+                result.ok, graded = False, feedback
+        if not result.ok:
+            result.reason = _reason(graded.get("log", ""), graded.get("error") or "")
+
+        with Gradebook(f"sqlite:///{private}") as gb:
+            try:
+                submission = gb.find_submission(assignment, student)
+            except Exception:  # nbgrader failed before it recorded the submission
+                submission = None
+            if submission is not None:
+                result.timestamp = submission.timestamp
+                for notebook in submission.notebooks:
+                    name = notebook.name
+                    result.grades[name] = {
+                        g.name: (g.auto_score, g.needs_manual_grade) for g in notebook.grades
+                    }
+                    result.comments[name] = {c.name: c.auto_comment for c in notebook.comments}
+                    result.penalties[name] = notebook.late_submission_penalty
+    if scan_submission is not None:
+        for path in sorted((course_path / "submitted" / student / assignment).glob("*.ipynb")):
+            result.flags += scan_submission(path)
+    result.seconds["task"] = time.perf_counter() - started
+    return result
+
+
+# --- In this process: the one writer of the gradebook ---------------------------------------
+
+
+def assignment_template(db_url: str, assignment: str) -> bytes:
+    """A SQLite gradebook holding only the assignment's notebooks and cells (from the course's)."""
+    from nbgrader.api import Base, Gradebook
+    from sqlalchemy import create_engine, select
+
+    with Gradebook(db_url) as gb:
+        gb.find_assignment(assignment)  # MissingEntry if `make assignment` was not run
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "template.db"
+        Gradebook(f"sqlite:///{path}").close()  # nbgrader's schema, alembic version included
+        source, target = create_engine(db_url), create_engine(f"sqlite:///{path}")
+        with source.connect() as read, target.begin() as write:
+            for name in ASSIGNMENT_TABLES:
+                table = Base.metadata.tables[name]
+                rows = [dict(row._mapping) for row in read.execute(select(table))]
+                write.execute(table.delete())  # a new gradebook holds a default course
+                if rows:
+                    write.execute(table.insert(), rows)
+        source.dispose()
+        target.dispose()
+        return path.read_bytes()
+
+
+def record(db_url: str, assignment: str, result: Result) -> float:
+    """Write one student's scores into the course's gradebook; return the seconds it took."""
+    from nbgrader.api import Gradebook
+
+    warnings.filterwarnings("ignore", **QUIET)
+    start = time.perf_counter()
+    if not result.grades:  # the task died, or nbgrader recorded nothing: nothing to write
+        return 0.0
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(result.student)
+        submission = gb.update_or_create_submission(assignment, result.student, timestamp=result.timestamp)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                auto_score, needs_manual = result.grades[notebook.name][grade.name]
+                grade.auto_score = auto_score
+                # As nbgrader: a grader's earlier manual score needs a look after a regrade.
+                grade.needs_manual_grade = needs_manual or grade.manual_score is not None
+            for comment in notebook.comments:
+                comment.auto_comment = result.comments[notebook.name][comment.name]
+            notebook.late_submission_penalty = result.penalties[notebook.name]
+        gb.db.commit()
+    return time.perf_counter() - start
+
+
+def move_into_place(course: Path, assignment: str, student: str) -> None:
+    """Replace the student's autograded notebooks and feedback by the ones just made."""
+    staging = course / STAGING / student
+    for step in ("autograded", "feedback"):
+        made = staging / step / student / assignment
+        final = course / step / student / assignment
+        if final.exists():
+            shutil.rmtree(final)
+        if made.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            made.rename(final)
+    shutil.rmtree(staging)
+
+
+def students_to_grade(course: Path, assignment: str, force: bool) -> list[str]:
+    """Every student with a submission; without --force, only those not autograded yet."""
+    submitted = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    return [s for s in submitted if force or not (course / "autograded" / s / assignment).exists()]
+
+
+def connect(jobs: int, scheduler: str | None):
+    """A Dask client: on the given scheduler, or on a LocalCluster of `jobs` worker processes."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler)
+    # A task whose worker dies is reported, not retried: a submission that kills its worker
+    # (say, by exhausting memory) would kill the next one too. The next run grades it again.
+    dask.config.set({"distributed.scheduler.allowed-failures": 0})
+    cluster = LocalCluster(
+        n_workers=jobs,
+        threads_per_worker=1,  # one student at a time per worker process
+        processes=True,
+        memory_limit=0,  # kernels are separate processes: limits belong to their sandbox
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster)
+
+
+def write_flags(course: Path, assignment: str) -> int:
+    """course/flags.csv from every submission; return how many students have a flagged cell."""
+    rows = []
+    for folder in sorted((course / "submitted").glob(f"*/{assignment}")):
+        for path in sorted(folder.glob("*.ipynb")):
+            try:
+                rows += scan_submission(path)
+            except Exception:  # a corrupt notebook: autograde reports it
+                continue
+    with (course / "flags.csv").open("w", newline="") as out:
+        csv.writer(out).writerows(rows)
+    return len({row[0] for row in rows})
+
+
+def export_grades(db_url: str, to: Path) -> None:
+    """course/grades.csv by nbgrader's own CSV export."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    with Gradebook(db_url) as gb:
+        CsvExportPlugin(to=str(to)).export(gb)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("assignment")
+    parser.add_argument("--course", type=Path, default=ROOT / "course")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="students at once (default: cores)")
+    parser.add_argument("--force", action="store_true", help="grade every submission again")
+    parser.add_argument("--unsafe", action="store_true", help="grade without the sandbox (warned)")
+    parser.add_argument(
+        "--db-url", help="the gradebook (default: nbgrader_config.py's, SQLite in the course)"
+    )
+    parser.add_argument("--scheduler", help="a Dask scheduler's address (default: a LocalCluster here)")
+    parser.add_argument("--config", type=Path, default=ROOT / "nbgrader_config.py")
+    parser.add_argument("--timings", type=Path, help="write each student's step times here (JSON)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    course = args.course.resolve()
+    # nbgrader runs `alembic` (to stamp a new gradebook) from the environment it runs in.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    started = time.perf_counter()
+
+    from nbgrader.coursedir import CourseDirectory
+    from tqdm import tqdm
+
+    sandboxed = require_sandbox is not None and not args.unsafe
+    if sandboxed:
+        require_sandbox()  # stops here, naming what to install, before grading anyone
+    config = load_config(args.config, course, args.db_url)
+    db_url = CourseDirectory(config=config).db_url
+    students = students_to_grade(course, args.assignment, args.force)
+    for student in students:  # from now on, "graded" means graded by this run (see move_into_place)
+        shutil.rmtree(course / "autograded" / student / args.assignment, ignore_errors=True)
+
+    results: list[Result] = []
+    client = connect(args.jobs, args.scheduler) if students else None
+    try:
+        from distributed import as_completed
+
+        template = client.scatter(assignment_template(db_url, args.assignment), broadcast=True)
+        futures = {}
+        for student in students:
+            future = client.submit(
+                grade_student, student, args.assignment, str(course), str(args.config.resolve()),
+                template, args.db_url, key=f"grade-{student}", pure=False,
+            )  # fmt: skip
+            futures[future] = student
+        bar = tqdm(total=len(students), unit="student", desc="grading", file=sys.stderr)
+        for future in as_completed(futures):
+            student = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # the task itself died (e.g. its worker was killed)
+                result = Result(student, reason=f"{type(error).__name__}: {error}".strip())
+            result.seconds["database"] = record(db_url, args.assignment, result)
+            if result.ok:
+                move_into_place(course, args.assignment, student)
+            else:
+                print(result.log, file=sys.stderr)
+            results.append(result)
+            bar.set_postfix_str(f"{student}: {'graded' if result.ok else 'FAILED'}")
+            bar.update()
+        bar.close()
+    finally:
+        if client is not None:
+            client.close()
+    export_grades(db_url, course / "grades.csv")
+    flagged = write_flags(course, args.assignment) if scan_submission is not None else None
+    if args.timings:
+        import json
+
+        args.timings.write_text(json.dumps({r.student: r.seconds for r in results}, indent=1))
+
+    elapsed = time.perf_counter() - started
+    failed = sorted((r for r in results if not r.ok), key=lambda r: r.student)
+    print(f"\nGraded {len(results) - len(failed)} of {len(students)} submissions of {args.assignment} "
+          f"in {elapsed:.0f} s with {args.jobs if not args.scheduler else args.scheduler} "
+          f"({len(results) / elapsed * 60:.1f} per minute); gradebook: {db_url}")  # fmt: skip
+    for result in failed:
+        print(f"  FAILED {result.student}: {result.reason}")
+    if flagged is not None:
+        print(f"Flagged: {flagged} students with suspicious answer cells (course/flags.csv)")
+    if args.unsafe or require_sandbox is None:
+        print("WARNING: graded WITHOUT the sandbox: student code ran with your rights.")
+    print(f"Feedback: {course / 'feedback'}; grades: {course / 'grades.csv'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
