@@ -8,6 +8,7 @@ and the next run grades that student. The same class graded into a real PostgreS
 """
 
 import csv
+import hashlib
 import os
 import re
 import shutil
@@ -97,7 +98,7 @@ def grade(course: Path, *args: str, wait: bool = True):
 
 
 def snapshot(course: Path, db_url: str | None = None) -> dict:
-    """Everything a grade is: per-cell scores and comments, grades.csv, the feedback's scores."""
+    """Everything a grade is: per-cell scores and comments, grades.csv, the feedback pages."""
     cells = {}
     with Gradebook(db_url or f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in gb.students:
@@ -110,8 +111,11 @@ def snapshot(course: Path, db_url: str | None = None) -> dict:
                     cells[key] += sorted((c.name, c.auto_comment) for c in notebook.comments)
     with (course / "grades.csv").open() as f:
         rows = sorted((r["student_id"], r["score"], r["max_score"]) for r in csv.DictReader(f))
-    feedback = {
-        path.relative_to(course).as_posix(): re.findall(r"Score: [0-9.]+ / [0-9.]+", path.read_text())
+    feedback = {  # whole pages, but for the random element ids of matplotlib's animations
+        path.relative_to(course).as_posix(): (
+            re.findall(r"Score: [0-9.]+ / [0-9.]+", path.read_text()),
+            hashlib.sha256(re.sub(r"[0-9a-f]{32}", "<id>", path.read_text()).encode()).hexdigest(),
+        )
         for path in sorted((course / "feedback").rglob("*.html"))
     }
     return {"cells": cells, "grades.csv": rows, "feedback": feedback}

@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The sandbox (tools/sandbox.py) and the flagging of suspicious answers (tools/flags.py) come
 # with the sandbox issue; this driver uses them when they are there.
 try:
-    from sandbox import require_sandbox
+    import sandbox
 except ImportError:
-    require_sandbox = None
+    sandbox = None
 try:
     from flags import scan_submission
 except ImportError:
@@ -129,7 +129,7 @@ def _reason(log: str, error: str) -> str:
 
 
 def grade_student(
-    student: str, assignment: str, course: str, config_file: str, template: bytes, db_url: str | None
+    student: str, assignment: str, course: str, config_file: str, template: bytes, sandboxed: bool
 ) -> Result:
     """Autograde one student and write their feedback, in course/.grading/<student>/ (a task)."""
     from nbgrader.api import Gradebook
@@ -147,6 +147,8 @@ def grade_student(
         private = Path(scratch) / "gradebook.db"
         private.write_bytes(template)
         config = load_config(Path(config_file), course_path, f"sqlite:///{private}")
+        if sandboxed and hasattr(sandbox, "configure"):
+            sandbox.configure(config)  # every kernel of this task in its sandbox
         config.CourseDirectory.autograded_directory = f"{STAGING}/{student}/autograded"
         config.CourseDirectory.feedback_directory = f"{STAGING}/{student}/feedback"
         # Kernels talk over socket files in this task's own folder: no port to collide on.
@@ -283,6 +285,46 @@ def connect(jobs: int, scheduler: str | None):
     return Client(cluster)
 
 
+def grade_all(client, students: list[str], args, course: Path, db_url: str, sandboxed: bool) -> list[Result]:
+    """Grade every student as a task; record each result as it comes in. Progress on stderr."""
+    from distributed import wait
+    from tqdm import tqdm
+
+    template = client.scatter(assignment_template(db_url, args.assignment), broadcast=True)
+    futures = {}
+    for student in students:
+        future = client.submit(
+            grade_student, student, args.assignment, str(course), str(args.config.resolve()),
+            template, sandboxed, key=f"grade-{student}", pure=False,
+        )  # fmt: skip
+        futures[future] = student
+    results = []
+    with tqdm(total=len(students), unit="submission", desc="grading", file=sys.stderr) as bar:
+        while futures:
+            try:
+                wait(list(futures), timeout=2, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            for future in [f for f in futures if f.done()]:
+                student = futures.pop(future)
+                try:
+                    result = future.result()
+                except Exception as error:  # the task itself died (e.g. its worker was killed)
+                    result = Result(student, reason=f"{type(error).__name__}: {error}".strip())
+                result.seconds["database"] = record(db_url, args.assignment, result)
+                if result.ok:
+                    move_into_place(course, args.assignment, student)
+                else:
+                    tqdm.write(result.log, file=sys.stderr)
+                results.append(result)
+                bar.update()
+            running = sorted(
+                key.removeprefix("grade-") for keys in client.processing().values() for key in keys
+            )
+            bar.set_postfix_str(", ".join(running[:4]) + (" ..." if len(running) > 4 else ""))
+    return results
+
+
 def write_flags(course: Path, assignment: str) -> int:
     """course/flags.csv from every submission; return how many students have a flagged cell."""
     rows = []
@@ -328,11 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     from nbgrader.coursedir import CourseDirectory
-    from tqdm import tqdm
 
-    sandboxed = require_sandbox is not None and not args.unsafe
+    sandboxed = sandbox is not None and not args.unsafe
     if sandboxed:
-        require_sandbox()  # stops here, naming what to install, before grading anyone
+        sandbox.require_sandbox()  # stops here, naming what to install, before grading anyone
     config = load_config(args.config, course, args.db_url)
     db_url = CourseDirectory(config=config).db_url
     students = students_to_grade(course, args.assignment, args.force)
@@ -340,54 +381,36 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(course / "autograded" / student / args.assignment, ignore_errors=True)
 
     results: list[Result] = []
-    client = connect(args.jobs, args.scheduler) if students else None
-    try:
-        from distributed import as_completed
-
-        template = client.scatter(assignment_template(db_url, args.assignment), broadcast=True)
-        futures = {}
-        for student in students:
-            future = client.submit(
-                grade_student, student, args.assignment, str(course), str(args.config.resolve()),
-                template, args.db_url, key=f"grade-{student}", pure=False,
-            )  # fmt: skip
-            futures[future] = student
-        bar = tqdm(total=len(students), unit="student", desc="grading", file=sys.stderr)
-        for future in as_completed(futures):
-            student = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # the task itself died (e.g. its worker was killed)
-                result = Result(student, reason=f"{type(error).__name__}: {error}".strip())
-            result.seconds["database"] = record(db_url, args.assignment, result)
-            if result.ok:
-                move_into_place(course, args.assignment, student)
-            else:
-                print(result.log, file=sys.stderr)
-            results.append(result)
-            bar.set_postfix_str(f"{student}: {'graded' if result.ok else 'FAILED'}")
-            bar.update()
-        bar.close()
-    finally:
-        if client is not None:
+    phases = {}  # the fixed costs of a run, paid once whatever the number of students
+    if students:
+        client = connect(args.jobs, args.scheduler)
+        phases["start-up"] = time.perf_counter() - started
+        try:
+            results = grade_all(client, students, args, course, db_url, sandboxed)
+        finally:
             client.close()
+        phases["grading"] = time.perf_counter() - started - phases["start-up"]
+    mark = time.perf_counter()
     export_grades(db_url, course / "grades.csv")
     flagged = write_flags(course, args.assignment) if scan_submission is not None else None
+    phases["export"] = time.perf_counter() - mark
     if args.timings:
         import json
 
-        args.timings.write_text(json.dumps({r.student: r.seconds for r in results}, indent=1))
+        timings = {"run": phases, "submissions": {r.student: r.seconds for r in results}}
+        args.timings.write_text(json.dumps(timings, indent=1))
 
     elapsed = time.perf_counter() - started
     failed = sorted((r for r in results if not r.ok), key=lambda r: r.student)
     print(f"\nGraded {len(results) - len(failed)} of {len(students)} submissions of {args.assignment} "
           f"in {elapsed:.0f} s with {args.jobs if not args.scheduler else args.scheduler} "
           f"({len(results) / elapsed * 60:.1f} per minute); gradebook: {db_url}")  # fmt: skip
+    print("  " + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items()))
     for result in failed:
         print(f"  FAILED {result.student}: {result.reason}")
     if flagged is not None:
         print(f"Flagged: {flagged} students with suspicious answer cells (course/flags.csv)")
-    if args.unsafe or require_sandbox is None:
+    if not sandboxed:
         print("WARNING: graded WITHOUT the sandbox: student code ran with your rights.")
     print(f"Feedback: {course / 'feedback'}; grades: {course / 'grades.csv'}")
     return 1 if failed else 0
