@@ -111,10 +111,16 @@ def snapshot(course: Path, db_url: str | None = None) -> dict:
                     cells[key] += sorted((c.name, c.auto_comment) for c in notebook.comments)
     with (course / "grades.csv").open() as f:
         rows = sorted((r["student_id"], r["score"], r["max_score"]) for r in csv.DictReader(f))
-    feedback = {  # whole pages, but for the random element ids of matplotlib's animations
+
+    def page(path: Path) -> str:
+        """A feedback page, but for the random ids of matplotlib's animations and the course's path."""
+        text = path.read_text().replace(str(course), "<course>")
+        return hashlib.sha256(re.sub(r"[0-9a-f]{32}", "<id>", text).encode()).hexdigest()
+
+    feedback = {
         path.relative_to(course).as_posix(): (
             re.findall(r"Score: [0-9.]+ / [0-9.]+", path.read_text()),
-            hashlib.sha256(re.sub(r"[0-9a-f]{32}", "<id>", path.read_text()).encode()).hexdigest(),
+            page(path),
         )
         for path in sorted((course / "feedback").rglob("*.html"))
     }

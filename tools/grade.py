@@ -87,38 +87,36 @@ def load_config(config_file: Path, course: Path, db_url: str | None):
     return config
 
 
-def _timed_execute(config, seconds: dict):
+def _timed_execute(config, seconds: dict) -> None:
     """Add up, over a student's notebooks, the time to start a kernel and to run the cells.
 
-    Uses nbclient's own hooks: a kernel is ready at `on_notebook_start`; the notebook is done
-    (kernel stopped) at `on_notebook_complete`. A step placed just before nbgrader's Execute
-    marks when the kernel is asked for.
+    A step just before nbgrader's Execute marks when a kernel is asked for; nbclient's own hook
+    `on_notebook_start` says when it is ready; a step just after marks the end of the run
+    (kernel stopped).
     """
     from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
     marks = {}
 
-    def add(name: str, since: str, now: float) -> None:
-        seconds[name] = seconds.get(name, 0.0) + now - marks.get(since, now)
-
-    class Stopwatch(NbGraderPreprocessor):
+    class KernelAsked(NbGraderPreprocessor):
         def preprocess(self, nb, resources):
             marks["asked"] = time.perf_counter()
             return nb, resources
 
     def ready(**_) -> None:
         marks["ready"] = time.perf_counter()
-        add("kernel start", "asked", marks["ready"])
+        seconds["kernel start"] = seconds.get("kernel start", 0.0) + marks["ready"] - marks["asked"]
 
-    def done(**_) -> None:
-        add("execution", "ready", time.perf_counter())
+    class Executed(NbGraderPreprocessor):
+        def preprocess(self, nb, resources):
+            seconds["execution"] = seconds.get("execution", 0.0) + time.perf_counter() - marks["ready"]
+            return nb, resources
 
     steps = list(config.Autograde.autograde_preprocessors)
     execute = next(i for i, step in enumerate(steps) if issubclass(step, Execute))
-    steps.insert(execute, Stopwatch)
+    steps[execute : execute + 1] = [KernelAsked, steps[execute], Executed]
     config.Autograde.autograde_preprocessors = steps
     config.Execute.on_notebook_start = ready
-    config.Execute.on_notebook_complete = done
 
 
 def _reason(log: str, error: str) -> str:
@@ -390,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             client.close()
         phases["grading"] = time.perf_counter() - started - phases["start-up"]
+        staging = course / STAGING  # what is left there belongs to failed tasks
+        if staging.exists() and not any(staging.iterdir()):
+            staging.rmdir()
     mark = time.perf_counter()
     export_grades(db_url, course / "grades.csv")
     flagged = write_flags(course, args.assignment) if scan_submission is not None else None
