@@ -69,7 +69,6 @@ class Result:
     grades: dict = field(default_factory=dict)
     comments: dict = field(default_factory=dict)
     penalties: dict = field(default_factory=dict)
-    flags: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)  # kernel start, execution, autograde, feedback, ...
 
 
@@ -130,7 +129,7 @@ def grade_student(
     student: str, assignment: str, course: str, config_file: str, template: bytes, sandboxed: bool
 ) -> Result:
     """Autograde one student and write their feedback, in course/.grading/<student>/ (a task)."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -174,7 +173,7 @@ def grade_student(
         with Gradebook(f"sqlite:///{private}") as gb:
             try:
                 submission = gb.find_submission(assignment, student)
-            except Exception:  # nbgrader failed before it recorded the submission
+            except MissingEntry:  # nbgrader failed before it recorded the submission
                 submission = None
             if submission is not None:
                 result.timestamp = submission.timestamp
@@ -185,9 +184,6 @@ def grade_student(
                     }
                     result.comments[name] = {c.name: c.auto_comment for c in notebook.comments}
                     result.penalties[name] = notebook.late_submission_penalty
-    if scan_submission is not None:
-        for path in sorted((course_path / "submitted" / student / assignment).glob("*.ipynb")):
-            result.flags += scan_submission(path)
     result.seconds["task"] = time.perf_counter() - started
     return result
 
@@ -197,11 +193,16 @@ def grade_student(
 
 def assignment_template(db_url: str, assignment: str) -> bytes:
     """A SQLite gradebook holding only the assignment's notebooks and cells (from the course's)."""
-    from nbgrader.api import Base, Gradebook
+    from nbgrader.api import Base, Gradebook, MissingEntry
     from sqlalchemy import create_engine, select
 
     with Gradebook(db_url) as gb:
-        gb.find_assignment(assignment)  # MissingEntry if `make assignment` was not run
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            raise SystemExit(
+                f"No assignment {assignment!r} in the gradebook {db_url}: run make assignment first"
+            ) from None
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "template.db"
         Gradebook(f"sqlite:///{path}").close()  # nbgrader's schema, alembic version included
@@ -277,18 +278,18 @@ def connect(jobs: int, scheduler: str | None):
         threads_per_worker=1,  # one student at a time per worker process
         processes=True,
         memory_limit=0,  # kernels are separate processes: limits belong to their sandbox
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: never collides with another run
         silence_logs=logging.ERROR,
     )
     return Client(cluster)
 
 
-def grade_all(client, students: list[str], args, course: Path, db_url: str, sandboxed: bool) -> list[Result]:
+def grade_all(client, students: list[str], template: bytes, args, course: Path, db_url: str, sandboxed: bool):
     """Grade every student as a task; record each result as it comes in. Progress on stderr."""
     from distributed import wait
     from tqdm import tqdm
 
-    template = client.scatter(assignment_template(db_url, args.assignment), broadcast=True)
+    template = client.scatter(template, broadcast=True)  # sent to each worker once
     futures = {}
     for student in students:
         future = client.submit(
@@ -381,10 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     phases = {}  # the fixed costs of a run, paid once whatever the number of students
     if students:
+        template = assignment_template(db_url, args.assignment)
         client = connect(args.jobs, args.scheduler)
         phases["start-up"] = time.perf_counter() - started
         try:
-            results = grade_all(client, students, args, course, db_url, sandboxed)
+            results = grade_all(client, students, template, args, course, db_url, sandboxed)
         finally:
             client.close()
         phases["grading"] = time.perf_counter() - started - phases["start-up"]
