@@ -320,7 +320,9 @@ def grade_all(client, students: list[str], template: bytes, args, course: Path, 
             running = sorted(
                 key.removeprefix("grade-") for keys in client.processing().values() for key in keys
             )
-            bar.set_postfix_str(", ".join(running[:4]) + (" ..." if len(running) > 4 else ""))
+            postfix = ", ".join(running[:4]) + (" ..." if len(running) > 4 else "")
+            if postfix != bar.postfix:  # redraw only when it changes (a log gets one line each)
+                bar.set_postfix_str(postfix)
     return results
 
 
