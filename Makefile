@@ -3,6 +3,7 @@
 #   make test   the whole test suite
 #   make lab    JupyterLab on the series
 #   make bench  time the convolutions against F.conv2d (table, targets, build/bench/*.png)
+#   make bench-grading   grade N planted submissions at JOBS=1..cores (submissions/min, steps)
 #   make assignment / collect / autograde   grade the series with nbgrader (README: instructors)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -10,7 +11,7 @@ PYTHON := $(VENV)/bin/python
 # nbgrader runs `alembic` from the venv, so its bin/ must be on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: html test lab bench lint lock clean assignment collect autograde
+.PHONY: html test lab bench bench-grading lint lock clean assignment collect autograde
 
 $(VENV)/installed: requirements.txt constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -33,6 +34,9 @@ lab: $(VENV)/installed
 
 bench: $(VENV)/installed
 	$(PYTHON) benchmarks/bench_conv.py
+
+bench-grading: $(VENV)/installed
+	$(PYTHON) benchmarks/bench_grading.py --submissions $(or $(N),4)
 
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
@@ -58,7 +62,10 @@ COURSE ?= course
 ASSIGNMENT ?= conv-im2col
 NOTEBOOK_DIR ?= notebooks
 NBGRADER := $(VENV)/bin/nbgrader
-IN_COURSE := --CourseDirectory.root=$(abspath $(COURSE))
+IN_COURSE := --CourseDirectory.root=$(abspath $(COURSE)) $(if $(DB_URL),--CourseDirectory.db_url=$(DB_URL))
+# make autograde JOBS=N: students graded at once (default: one per core). DB_URL: a gradebook
+# other than course/gradebook.db (e.g. PostgreSQL); SCHEDULER: a Dask cluster to grade on.
+JOBS ?= $(shell nproc)
 
 assignment: $(VENV)/installed
 	$(PYTHON) tools/course.py $(COURSE)/source/$(ASSIGNMENT) --notebooks $(NOTEBOOK_DIR)
@@ -69,17 +76,11 @@ assignment: $(VENV)/installed
 collect: $(VENV)/installed
 	$(NBGRADER) zip_collect $(ASSIGNMENT) --force $(IN_COURSE)
 
-# Student kernels run in a bubblewrap sandbox (tools/sandbox.py): without one, nobody is
-# graded. UNSAFE=1 grades with the grader's own rights and says so at the end.
-# A submission that cannot be graded at all makes nbgrader fail at the end, after grading
-# everyone else: feedback, grades and flags are still written, then make reports the failure.
+# tools/grade.py: every student a task, JOBS at once, each graded by nbgrader's own autograde and
+# generate_feedback with every kernel in a bubblewrap sandbox (tools/sandbox.py); without one,
+# nobody is graded (UNSAFE=1: graded with your rights, and the summary says so). One process
+# records the scores, then writes course/grades.csv and course/flags.csv. A submission that
+# cannot be graded is named at the end, after everyone else, and make fails.
 autograde: $(VENV)/installed
-	$(if $(UNSAFE),,$(PYTHON) tools/sandbox.py)
-	status=0; \
-	export UNSAFE_GRADING=$(if $(UNSAFE),1,0); \
-	$(NBGRADER) autograde $(ASSIGNMENT) $(IN_COURSE) $(if $(FORCE),--force) || status=$$?; \
-	$(NBGRADER) generate_feedback $(ASSIGNMENT) --force $(IN_COURSE) || status=$$?; \
-	$(NBGRADER) export --to $(COURSE)/grades.csv $(IN_COURSE) || status=$$?; \
-	$(PYTHON) tools/flags.py $(COURSE) $(ASSIGNMENT) || status=$$?; \
-	$(if $(UNSAFE),echo "WARNING: graded WITHOUT the sandbox (UNSAFE=1): student code ran with your rights.";) \
-	exit $$status
+	$(PYTHON) tools/grade.py $(ASSIGNMENT) --course $(COURSE) --jobs $(JOBS) $(if $(FORCE),--force) \
+		$(if $(UNSAFE),--unsafe) $(if $(DB_URL),--db-url '$(DB_URL)') $(if $(SCHEDULER),--scheduler $(SCHEDULER))

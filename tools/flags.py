@@ -136,18 +136,19 @@ def write_flags(course: Path, assignment: str) -> list[Flag]:
     return flags
 
 
+def summary(flags: list[Flag], where: Path) -> str:
+    """One line for the end of a grading run: how many cells and students were flagged."""
+    cells = {(flag.student_id, flag.notebook, flag.cell) for flag in flags}
+    students = {flag.student_id for flag in flags}
+    return f"flagged: {len(cells)} cells of {len(students)} students ({len(flags)} lines, see {where})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("course", type=Path, help="the course folder, e.g. course")
     parser.add_argument("assignment", help="the assignment, e.g. conv-im2col")
     args = parser.parse_args()
-    flags = write_flags(args.course, args.assignment)
-    cells = {(flag.student_id, flag.notebook, flag.cell) for flag in flags}
-    students = {flag.student_id for flag in flags}
-    print(
-        f"flagged: {len(cells)} cells of {len(students)} students "
-        f"({len(flags)} lines, see {args.course / 'flags.csv'})"
-    )
+    print(summary(write_flags(args.course, args.assignment), args.course / "flags.csv"))
 
 
 if __name__ == "__main__":

@@ -249,10 +249,15 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._sandbox = None
 
 
-def main() -> None:
+def exit_if_unavailable() -> None:
+    """Stop the program, saying what to install or set, if no sandbox can be made here."""
     problem = sandbox_problem()
     if problem:
         sys.exit(f"Cannot grade safely: {problem}\n(make autograde UNSAFE=1 grades without a sandbox.)")
+
+
+def main() -> None:
+    exit_if_unavailable()
     print("bubblewrap sandbox: available")
 
 

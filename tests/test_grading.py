@@ -1,0 +1,239 @@
+"""tools/grade.py: a class graded several students at once, on SQLite and on PostgreSQL.
+
+One small class (one notebook each: right, partly right, an endless loop, an always-equal
+attack) is graded with --jobs 1, then again with --jobs 2; the gradebook, grades.csv and the
+feedback's scores must agree. A worker killed mid-grading must leave the gradebook as it was,
+and the next run grades that student. The same class graded into a real PostgreSQL server
+(started here on a local socket) must read back the same.
+"""
+
+import csv
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from nbgrader.api import Gradebook
+
+from notebooks import ROOT, notebook_paths
+
+ASSIGNMENT = "conv-im2col"
+NOTEBOOK = notebook_paths()[0]  # the quickest notebook to grade
+TIMEOUT = 30  # seconds per cell: the endless loop costs this much, the slowest honest cell ~15 s
+
+pytestmark = pytest.mark.timeout(1200)
+
+
+def answers(nb) -> list[int]:
+    return [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution")]
+
+
+def solution(source: str) -> str:
+    return "\n".join(
+        line for line in source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+    )
+
+
+ALWAYS_EQUAL = """class Anything(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+ex1_top = ex1_left = ex1_value = Anything(0)
+"""
+
+
+def plant(course: Path, students: dict[str, str]) -> None:
+    """Write each student's submission of NOTEBOOK: 'right', 'partly', 'loops' or 'attack'."""
+    source = nbformat.read(course / "source" / ASSIGNMENT / NOTEBOOK.name, as_version=4)
+    for student, kind in students.items():
+        nb = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOK.name, as_version=4)
+        first, *rest = answers(nb)
+        for index in rest:
+            nb.cells[index].source = solution(source.cells[index].source)
+        if kind == "right":
+            nb.cells[first].source = solution(source.cells[first].source)
+        elif kind == "loops":
+            nb.cells[first].source = "while True:\n    pass"
+        elif kind == "attack":
+            nb.cells[first].source = ALWAYS_EQUAL
+        folder = course / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / NOTEBOOK.name)
+
+
+CLASS = {"right": "right", "partly": "partly", "loops": "loops", "attack": "attack"}
+
+
+def grade(course: Path, *args: str, wait: bool = True):
+    """Run tools/grade.py on the course with a shorter cell timeout; its process or its output."""
+    config = course.parent / "nbgrader_config.py"
+    main = ROOT / "nbgrader_config.py"
+    config.write_text(f"c = get_config()\nload_subconfig({str(main)!r})\nc.Execute.timeout = {TIMEOUT}\n")
+    command = [
+        sys.executable,
+        str(ROOT / "tools" / "grade.py"),
+        ASSIGNMENT,
+        "--course",
+        str(course),
+        "--config",
+        str(config),
+        *args,
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait:
+        return process
+    out, _ = process.communicate()
+    return process.returncode, out
+
+
+def snapshot(course: Path, db_url: str | None = None) -> dict:
+    """Everything a grade is: per-cell scores and comments, grades.csv, the feedback pages."""
+    cells = {}
+    with Gradebook(db_url or f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in gb.students:
+            for submission in student.submissions:
+                for notebook in submission.notebooks:
+                    key = (student.id, notebook.name)
+                    cells[key] = sorted(
+                        (g.name, g.auto_score, g.max_score, g.needs_manual_grade) for g in notebook.grades
+                    )
+                    cells[key] += sorted((c.name, c.auto_comment) for c in notebook.comments)
+    with (course / "grades.csv").open() as f:
+        rows = sorted((r["student_id"], r["score"], r["max_score"]) for r in csv.DictReader(f))
+
+    def page(path: Path) -> str:
+        """A feedback page, but for the random ids of matplotlib's animations and the course's path."""
+        text = path.read_text().replace(str(course), "<course>")
+        return hashlib.sha256(re.sub(r"[0-9a-f]{32}", "<id>", text).encode()).hexdigest()
+
+    feedback = {
+        path.relative_to(course).as_posix(): (
+            re.findall(r"Score: [0-9.]+ / [0-9.]+", path.read_text()),
+            page(path),
+        )
+        for path in sorted((course / "feedback").rglob("*.html"))
+    }
+    return {"cells": cells, "grades.csv": rows, "feedback": feedback}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    course = tmp_path_factory.mktemp("class") / "course"
+    command = ["make", "-o", ".venv/installed", "assignment", f"COURSE={course}"]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    plant(course, CLASS)
+    return course
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(course) -> dict:
+    code, out = grade(course, "--jobs", "1")
+    assert code == 0, out
+    assert "Graded 4 of 4 submissions" in out, out
+    return snapshot(course)
+
+
+def test_the_class_is_graded_as_planted(course, one_at_a_time):
+    scores = {
+        student: [cell[1] for cell in cells if len(cell) == 4]  # (grade_id, score, max score, review?)
+        for (student, notebook), cells in one_at_a_time["cells"].items()
+        if notebook == NOTEBOOK.stem
+    }
+    assert all(score == 10 for score in scores["right"]), scores
+    assert sorted(scores["partly"])[0] == 0 and max(scores["partly"]) > 0, scores
+    assert sorted(scores["loops"]) == sorted(scores["partly"]), "the endless loop costs only its exercise"
+    text = (course / "autograded" / "loops" / ASSIGNMENT / NOTEBOOK.name).read_text()
+    assert "CellTimeoutError" in text
+    assert not (course / ".grading").exists() or not any((course / ".grading").iterdir())
+
+
+def test_two_at_a_time_gives_exactly_the_same_grades(course, one_at_a_time):
+    code, out = grade(course, "--jobs", "2", "--force")
+    assert code == 0, out
+    assert snapshot(course) == one_at_a_time
+
+
+def worker_grading(course: Path, student: str, timeout: float = 120) -> psutil.Process:
+    """The Dask worker process whose kernel is running this student's notebook."""
+    folder = str(course / ".grading" / student)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in psutil.process_iter(["cwd"]):
+            if (process.info["cwd"] or "").startswith(folder):  # the kernel
+                for parent in process.parents():
+                    if "spawn_main" in " ".join(parent.cmdline()):
+                        return parent
+        time.sleep(0.5)
+    raise AssertionError(f"no kernel of {student} ran within {timeout} s")
+
+
+def test_a_killed_worker_leaves_the_gradebook_consistent_and_the_student_is_graded_next_run(
+    course, one_at_a_time
+):
+    before = snapshot(course)
+    plant(course, {"killed": "loops"})
+    run = grade(course, "--jobs", "2", wait=False)
+    worker_grading(course, "killed").kill()
+    out, _ = run.communicate()
+    assert run.returncode == 1, out
+    assert re.search(r"FAILED killed: KilledWorker", out), out
+    assert snapshot(course) == before  # the others untouched, nothing half-written for "killed"
+    assert not (course / "autograded" / "killed").exists()
+
+    code, out = grade(course, "--jobs", "2")
+    assert code == 0 and "Graded 1 of 1 submissions" in out, out
+    after = snapshot(course)
+    assert after["cells"][("killed", NOTEBOOK.stem)] == after["cells"][("loops", NOTEBOOK.stem)]
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server of its own, on a socket in a temporary folder; its database's URL."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    assert bins, "PostgreSQL is not installed (Debian: apt-get install postgresql)"
+    bindir = bins[-1].parent
+    folder = Path(tempfile.mkdtemp(prefix="gradebook-pg-"))
+    as_user = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(folder, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+
+    def run(*command):
+        subprocess.run([*as_user, *command], check=True, capture_output=True)
+
+    data = folder / "data"
+    run(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust")
+    options = f"-k {folder} -c listen_addresses='' -c fsync=off"
+    run(bindir / "pg_ctl", "-D", data, "-o", options, "-l", folder / "log", "-w", "start")
+    try:
+        run(bindir / "createdb", "-h", folder, "-U", "postgres", "gradebook")
+        yield f"postgresql://postgres@/gradebook?host={folder}"
+    finally:
+        run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_postgresql_gradebook_round_trips_the_class(course, one_at_a_time, postgres, tmp_path):
+    pg_course = tmp_path / "course"
+    command = ["make", "-o", ".venv/installed", "assignment", f"COURSE={pg_course}", f"DB_URL={postgres}"]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    plant(pg_course, CLASS)
+    code, out = grade(pg_course, "--jobs", "2", "--db-url", postgres)
+    assert code == 0, out
+    assert "gradebook: postgresql://" in out
+    assert not (pg_course / "gradebook.db").exists()
+    assert snapshot(pg_course, postgres) == one_at_a_time

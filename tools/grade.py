@@ -1,0 +1,401 @@
+"""Grade a whole class, several students at once: what `make autograde JOBS=N` runs.
+
+    python tools/grade.py conv-im2col --course course --jobs 2 [--force] [--unsafe]
+        [--db-url postgresql://...] [--scheduler tcp://host:8786]
+
+Each student is one task on Dask distributed (a LocalCluster of N worker processes here, or the
+cluster behind --scheduler). A task runs nbgrader's own `autograde` and `generate_feedback` for
+that student against a private SQLite gradebook in a local temporary folder (a copy of the
+assignment's cells, made once per run) and writes the autograded notebooks and the feedback to a
+staging folder, `course/.grading/<student>/`. Its kernels talk over socket files in their own
+folder, so parallel kernels share no port.
+
+This process is the gradebook's only writer: when a task ends it copies that student's scores
+into the course's gradebook (SQLite in course/, or nbgrader's CourseDirectory.db_url, e.g.
+PostgreSQL) and then moves the notebooks and the feedback into course/autograded/ and
+course/feedback/. A student counts as graded when course/autograded/<student>/<assignment>
+exists (as for nbgrader), so a task that dies half-way leaves nothing half-written, and the
+student is graded on the next run. Grades and per-cell scores are the same for any N: every
+task runs the same nbgrader steps on one student, alone in its folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import flags  # noqa: E402
+import sandbox  # noqa: E402
+
+# nbgrader's Gradebook under SQLAlchemy 2 warns about its own way of adding submissions.
+QUIET = {"message": "Object of type <Submitted", "category": Warning}
+STAGING = ".grading"  # course/.grading/<student>/: a task's output until it is recorded
+# The tables that describe an assignment (not its submissions), parents first.
+ASSIGNMENT_TABLES = ["course", "assignment", "notebook", "base_cell", "grade_cells", "solution_cells",
+                     "task_cells", "source_cell"]  # fmt: skip
+
+
+@dataclass
+class Result:
+    """What a task hands back: one student's scores, how long each step took, or why it failed."""
+
+    student: str
+    ok: bool = False
+    reason: str = ""
+    log: str = ""
+    timestamp: object = None
+    # notebook -> grade_id -> (auto_score, needs_manual_grade); notebook -> grade_id -> auto_comment
+    grades: dict = field(default_factory=dict)
+    comments: dict = field(default_factory=dict)
+    penalties: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)  # kernel start, execution, autograde, feedback, ...
+
+
+# --- In a worker: grade one student ----------------------------------------------------------
+
+
+def load_config(config_file: Path, course: Path, db_url: str | None):
+    """nbgrader_config.py, pointed at this course folder (and gradebook)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    config.CourseDirectory.root = str(course)
+    if db_url:
+        config.CourseDirectory.db_url = db_url
+    return config
+
+
+def _timed_execute(config, seconds: dict) -> None:
+    """Add up, over a student's notebooks, the time to start a kernel and to run the cells.
+
+    A step just before nbgrader's Execute marks when a kernel is asked for; nbclient's own hook
+    `on_notebook_start` says when it is ready; a step just after marks the end of the run
+    (kernel stopped).
+    """
+    from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+
+    marks = {}
+
+    class KernelAsked(NbGraderPreprocessor):
+        def preprocess(self, nb, resources):
+            marks["asked"] = time.perf_counter()
+            return nb, resources
+
+    def ready(**_) -> None:
+        marks["ready"] = time.perf_counter()
+        seconds["kernel start"] = seconds.get("kernel start", 0.0) + marks["ready"] - marks["asked"]
+
+    class Executed(NbGraderPreprocessor):
+        def preprocess(self, nb, resources):
+            seconds["execution"] = seconds.get("execution", 0.0) + time.perf_counter() - marks["ready"]
+            return nb, resources
+
+    steps = list(config.Autograde.autograde_preprocessors)
+    execute = next(i for i, step in enumerate(steps) if issubclass(step, Execute))
+    steps[execute : execute + 1] = [KernelAsked, steps[execute], Executed]
+    config.Autograde.autograde_preprocessors = steps
+    config.Execute.on_notebook_start = ready
+
+
+def _reason(log: str, error: str) -> str:
+    """The one line that says why nbgrader could not grade a submission."""
+    lines = [line.strip() for line in (error + "\n" + log).splitlines()]
+    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Interrupt)\b.*:", line)]
+    return raised[-1] if raised else next((line for line in reversed(lines) if line), "unknown error")
+
+
+def grade_student(
+    student: str, assignment: str, course: str, config_file: str, template: bytes, sandboxed: bool
+) -> Result:
+    """Autograde one student and write their feedback, in course/.grading/<student>/ (a task)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    warnings.filterwarnings("ignore", **QUIET)
+    started = time.perf_counter()
+    result = Result(student)
+    course_path = Path(course)
+    staging = course_path / STAGING / student
+    shutil.rmtree(staging, ignore_errors=True)  # what a dead task left behind
+    staging.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="grade-") as scratch:
+        private = Path(scratch) / "gradebook.db"
+        private.write_bytes(template)
+        # nbgrader_config.py runs every kernel in a sandbox, unless UNSAFE_GRADING=1.
+        os.environ["UNSAFE_GRADING"] = "0" if sandboxed else "1"
+        config = load_config(Path(config_file), course_path, f"sqlite:///{private}")
+        config.CourseDirectory.autograded_directory = f"{STAGING}/{student}/autograded"
+        config.CourseDirectory.feedback_directory = f"{STAGING}/{student}/feedback"
+        # Kernels talk over socket files in this task's own folder: no port to collide on.
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(scratch) / "kernel")
+        _timed_execute(config, result.seconds)
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        result.seconds["set-up"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        graded = api.autograde(assignment, student, force=True, create=True)
+        result.seconds["autograde"] = time.perf_counter() - mark
+        result.log = graded.get("log", "")
+        result.ok = graded["success"]
+        if result.ok:
+            mark = time.perf_counter()
+            feedback = api.generate_feedback(assignment, student, force=True)
+            result.seconds["feedback"] = time.perf_counter() - mark
+            result.log += feedback.get("log", "")
+            if not feedback["success"]:
+                result.ok, graded = False, feedback
+        if not result.ok:
+            result.reason = _reason(graded.get("log", ""), graded.get("error") or "")
+
+        with Gradebook(f"sqlite:///{private}") as gb:
+            try:
+                submission = gb.find_submission(assignment, student)
+            except MissingEntry:  # nbgrader failed before it recorded the submission
+                submission = None
+            if submission is not None:
+                result.timestamp = submission.timestamp
+                for notebook in submission.notebooks:
+                    name = notebook.name
+                    result.grades[name] = {
+                        g.name: (g.auto_score, g.needs_manual_grade) for g in notebook.grades
+                    }
+                    result.comments[name] = {c.name: c.auto_comment for c in notebook.comments}
+                    result.penalties[name] = notebook.late_submission_penalty
+    result.seconds["task"] = time.perf_counter() - started
+    return result
+
+
+# --- In this process: the one writer of the gradebook ---------------------------------------
+
+
+def assignment_template(db_url: str, assignment: str) -> bytes:
+    """A SQLite gradebook holding only the assignment's notebooks and cells (from the course's)."""
+    from nbgrader.api import Base, Gradebook, MissingEntry
+    from sqlalchemy import create_engine, select
+
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            raise SystemExit(
+                f"No assignment {assignment!r} in the gradebook {db_url}: run make assignment first"
+            ) from None
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "template.db"
+        Gradebook(f"sqlite:///{path}").close()  # nbgrader's schema, alembic version included
+        source, target = create_engine(db_url), create_engine(f"sqlite:///{path}")
+        with source.connect() as read, target.begin() as write:
+            for name in ASSIGNMENT_TABLES:
+                table = Base.metadata.tables[name]
+                rows = [dict(row._mapping) for row in read.execute(select(table))]
+                write.execute(table.delete())  # a new gradebook holds a default course
+                if rows:
+                    write.execute(table.insert(), rows)
+        source.dispose()
+        target.dispose()
+        return path.read_bytes()
+
+
+def record(db_url: str, assignment: str, result: Result) -> float:
+    """Write one student's scores into the course's gradebook; return the seconds it took."""
+    from nbgrader.api import Gradebook
+
+    warnings.filterwarnings("ignore", **QUIET)
+    start = time.perf_counter()
+    if not result.grades:  # the task died, or nbgrader recorded nothing: nothing to write
+        return 0.0
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(result.student)
+        submission = gb.update_or_create_submission(assignment, result.student, timestamp=result.timestamp)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                auto_score, needs_manual = result.grades[notebook.name][grade.name]
+                grade.auto_score = auto_score
+                # As nbgrader: a grader's earlier manual score needs a look after a regrade.
+                grade.needs_manual_grade = needs_manual or grade.manual_score is not None
+            for comment in notebook.comments:
+                comment.auto_comment = result.comments[notebook.name][comment.name]
+            notebook.late_submission_penalty = result.penalties[notebook.name]
+        gb.db.commit()
+    return time.perf_counter() - start
+
+
+def move_into_place(course: Path, assignment: str, student: str) -> None:
+    """Replace the student's autograded notebooks and feedback by the ones just made."""
+    staging = course / STAGING / student
+    for step in ("autograded", "feedback"):
+        made = staging / step / student / assignment
+        final = course / step / student / assignment
+        if final.exists():
+            shutil.rmtree(final)
+        if made.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            made.rename(final)
+    shutil.rmtree(staging)
+
+
+def students_to_grade(course: Path, assignment: str, force: bool) -> list[str]:
+    """Every student with a submission; without --force, only those not autograded yet."""
+    submitted = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    return [s for s in submitted if force or not (course / "autograded" / s / assignment).exists()]
+
+
+def connect(jobs: int, scheduler: str | None):
+    """A Dask client: on the given scheduler, or on a LocalCluster of `jobs` worker processes."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler)
+    # A task whose worker dies is reported, not retried: a submission that kills its worker
+    # (say, by exhausting memory) would kill the next one too. The next run grades it again.
+    dask.config.set({"distributed.scheduler.allowed-failures": 0})
+    cluster = LocalCluster(
+        n_workers=jobs,
+        threads_per_worker=1,  # one student at a time per worker process
+        processes=True,
+        memory_limit=0,  # kernels are separate processes: limits belong to their sandbox
+        dashboard_address=":0",  # any free port: never collides with another run
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster)
+
+
+def grade_all(client, students: list[str], template: bytes, args, course: Path, db_url: str, sandboxed: bool):
+    """Grade every student as a task; record each result as it comes in. Progress on stderr."""
+    from distributed import wait
+    from tqdm import tqdm
+
+    template = client.scatter(template, broadcast=True)  # sent to each worker once
+    futures = {}
+    for student in students:
+        future = client.submit(
+            grade_student, student, args.assignment, str(course), str(args.config.resolve()),
+            template, sandboxed, key=f"grade-{student}", pure=False,
+        )  # fmt: skip
+        futures[future] = student
+    results = []
+    with tqdm(total=len(students), unit="submission", desc="grading", file=sys.stderr) as bar:
+        while futures:
+            try:
+                wait(list(futures), timeout=2, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            for future in [f for f in futures if f.done()]:
+                student = futures.pop(future)
+                try:
+                    result = future.result()
+                except Exception as error:  # the task itself died (e.g. its worker was killed)
+                    result = Result(student, reason=f"{type(error).__name__}: {error}".strip())
+                result.seconds["database"] = record(db_url, args.assignment, result)
+                if result.ok:
+                    move_into_place(course, args.assignment, student)
+                else:
+                    tqdm.write(result.log, file=sys.stderr)
+                results.append(result)
+                bar.update()
+            running = sorted(
+                key.removeprefix("grade-") for keys in client.processing().values() for key in keys
+            )
+            postfix = ", ".join(running[:4]) + (" ..." if len(running) > 4 else "")
+            if postfix != bar.postfix:  # redraw only when it changes (a log gets one line each)
+                bar.set_postfix_str(postfix)
+    return results
+
+
+def export_grades(db_url: str, to: Path) -> None:
+    """course/grades.csv by nbgrader's own CSV export."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    with Gradebook(db_url) as gb:
+        CsvExportPlugin(to=str(to)).export(gb)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("assignment")
+    parser.add_argument("--course", type=Path, default=ROOT / "course")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="students at once (default: cores)")
+    parser.add_argument("--force", action="store_true", help="grade every submission again")
+    parser.add_argument("--unsafe", action="store_true", help="grade without the sandbox (warned)")
+    parser.add_argument(
+        "--db-url", help="the gradebook (default: nbgrader_config.py's, SQLite in the course)"
+    )
+    parser.add_argument("--scheduler", help="a Dask scheduler's address (default: a LocalCluster here)")
+    parser.add_argument("--config", type=Path, default=ROOT / "nbgrader_config.py")
+    parser.add_argument("--timings", type=Path, help="write each student's step times here (JSON)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    course = args.course.resolve()
+    # nbgrader runs `alembic` (to stamp a new gradebook) from the environment it runs in.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    started = time.perf_counter()
+
+    from nbgrader.coursedir import CourseDirectory
+
+    sandboxed = not args.unsafe
+    if sandboxed:
+        sandbox.exit_if_unavailable()  # stops here, naming what to install, before grading anyone
+    config = load_config(args.config, course, args.db_url)
+    db_url = CourseDirectory(config=config).db_url
+    students = students_to_grade(course, args.assignment, args.force)
+    for student in students:  # from now on, "graded" means graded by this run (see move_into_place)
+        shutil.rmtree(course / "autograded" / student / args.assignment, ignore_errors=True)
+
+    results: list[Result] = []
+    phases = {}  # the fixed costs of a run, paid once whatever the number of students
+    if students:
+        template = assignment_template(db_url, args.assignment)
+        client = connect(args.jobs, args.scheduler)
+        phases["start-up"] = time.perf_counter() - started
+        try:
+            results = grade_all(client, students, template, args, course, db_url, sandboxed)
+        finally:
+            client.close()
+        phases["grading"] = time.perf_counter() - started - phases["start-up"]
+        staging = course / STAGING  # what is left there belongs to failed tasks
+        if staging.exists() and not any(staging.iterdir()):
+            staging.rmdir()
+    mark = time.perf_counter()
+    export_grades(db_url, course / "grades.csv")
+    flagged = flags.write_flags(course, args.assignment)
+    phases["export"] = time.perf_counter() - mark
+    if args.timings:
+        import json
+
+        timings = {"run": phases, "submissions": {r.student: r.seconds for r in results}}
+        args.timings.write_text(json.dumps(timings, indent=1))
+
+    elapsed = time.perf_counter() - started
+    failed = sorted((r for r in results if not r.ok), key=lambda r: r.student)
+    print(f"\nGraded {len(results) - len(failed)} of {len(students)} submissions of {args.assignment} "
+          f"in {elapsed:.0f} s with {args.jobs if not args.scheduler else args.scheduler} "
+          f"({len(results) / elapsed * 60:.1f} per minute); gradebook: {db_url}")  # fmt: skip
+    print("  " + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items()))
+    for result in failed:
+        print(f"  FAILED {result.student}: {result.reason}")
+    print(flags.summary(flagged, course / "flags.csv"))
+    if not sandboxed:
+        print("WARNING: graded WITHOUT the sandbox: student code ran with your rights.")
+    print(f"Feedback: {course / 'feedback'}; grades: {course / 'grades.csv'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
