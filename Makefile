@@ -65,7 +65,6 @@ NBGRADER := $(VENV)/bin/nbgrader
 IN_COURSE := --CourseDirectory.root=$(abspath $(COURSE)) $(if $(DB_URL),--CourseDirectory.db_url=$(DB_URL))
 # make autograde JOBS=N: students graded at once (default: one per core). DB_URL: a gradebook
 # other than course/gradebook.db (e.g. PostgreSQL); SCHEDULER: a Dask cluster to grade on.
-JOBS ?= $(shell nproc)
 
 assignment: $(VENV)/installed
 	$(PYTHON) tools/course.py $(COURSE)/source/$(ASSIGNMENT) --notebooks $(NOTEBOOK_DIR)
@@ -82,5 +81,5 @@ collect: $(VENV)/installed
 # records the scores, then writes course/grades.csv and course/flags.csv. A submission that
 # cannot be graded is named at the end, after everyone else, and make fails.
 autograde: $(VENV)/installed
-	$(PYTHON) tools/grade.py $(ASSIGNMENT) --course $(COURSE) --jobs $(JOBS) $(if $(FORCE),--force) \
+	$(PYTHON) tools/grade.py $(ASSIGNMENT) --course $(COURSE) $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force) \
 		$(if $(UNSAFE),--unsafe) $(if $(DB_URL),--db-url '$(DB_URL)') $(if $(SCHEDULER),--scheduler $(SCHEDULER))
