@@ -36,7 +36,7 @@ for top in $places:
                     db.commit()
                     print("ESCAPED: rewrote", path)
                 elif name.endswith(".ipynb") and path.resolve().parent != Path.cwd().resolve():
-                    print("ESCAPED: read", path, path.read_text()[:20000])
+                    print("ESCAPED: read", path, path.read_text())
             except Exception as error:
                 print("blocked:", path, type(error).__name__)
 print("searched", len(seen), "files")
