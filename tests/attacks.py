@@ -36,7 +36,8 @@ for top in $places:
                     db.commit()
                     print("ESCAPED: rewrote", path)
                 elif name.endswith(".ipynb") and path.resolve().parent != Path.cwd().resolve():
-                    print("ESCAPED: read", path, path.read_text()[:20000])
+                    text = path.read_text()  # what a cheat wants: the hidden tests, wherever they start
+                    print("ESCAPED: read", path, text[max(text.find("### BEGIN HIDDEN TESTS"), 0) :][:20000])
             except Exception as error:
                 print("blocked:", path, type(error).__name__)
 print("searched", len(seen), "files")
