@@ -32,7 +32,15 @@ PATHS = notebook_paths()
 IDS = [p.stem for p in PATHS]
 ASSIGNMENT = "conv-im2col"
 SERIES_POINTS = 100
-NOTEBOOK_POINTS = 20
+# What each notebook's exercises are worth: the cost notebook (05) took points from 04's.
+NOTEBOOK_POINTS = {
+    "01_cs231n_worked_example": 20,
+    "02_output_size_formula": 20,
+    "03_cifar10_loading": 20,
+    "04_im2col_vs_conv2d": 12,
+    "05_im2col_cost": 8,
+    "06_backward_with_col2im": 20,
+}
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 STUB = "raise NotImplementedError()"  # what nbgrader leaves in an answer cell
@@ -120,6 +128,7 @@ def read(path: Path):
 def test_the_series_is_worth_100_points():
     points = {p.stem: sum(check_points(read(p)).values()) for p in PATHS}
     assert sum(points.values()) == SERIES_POINTS, f"points per notebook: {points}"
+    assert sum(NOTEBOOK_POINTS.values()) == SERIES_POINTS and sorted(NOTEBOOK_POINTS) == IDS
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -129,7 +138,7 @@ def test_exercises_are_marked_up_for_nbgrader(path):
     assert nb.metadata.kernelspec.name == "python3", "grading runs the notebook's own kernel"
     ids = [grading(c)["grade_id"] for c in nb.cells if kind(c)]
     assert len(ids) == len(set(ids)), f"grade_ids repeat: {ids}"
-    assert sum(check_points(nb).values()) == NOTEBOOK_POINTS
+    assert sum(check_points(nb).values()) == NOTEBOOK_POINTS[path.stem]
     assert len(parts(nb)) >= 2, "at least two graded parts"
 
     heading = next(
@@ -504,7 +513,7 @@ def test_collect_takes_each_students_notebooks_from_their_archive(course, graded
 
 def test_the_solutions_score_full_marks(course, graded):
     row = grades_csv(course)["solved"]
-    assert float(row["score"]) == float(row["max_score"]) == NOTEBOOK_POINTS * len(PATHS)
+    assert float(row["score"]) == float(row["max_score"]) == SERIES_POINTS
     for path in PATHS:
         for grade_id, (score, top) in scores(course, "solved", path).items():
             assert score == top, f"{path.stem} {grade_id}: {score} of {top}"
@@ -532,23 +541,24 @@ def test_every_student_is_graded_and_gets_feedback(course, graded):
     assert sorted(rows) == sorted(["solved", "blank", "corrupt", *graded])
     assert float(rows["corrupt"]["score"]) == 0  # listed, for the instructor to look at
     for student in sorted(set(rows) - {"corrupt"}):
-        assert float(rows[student]["max_score"]) == NOTEBOOK_POINTS * len(PATHS)
+        assert float(rows[student]["max_score"]) == SERIES_POINTS
         handed_in = PATHS if student in ("solved", "blank") else [graded[student]]
         for path in handed_in:
             html = (course / "feedback" / student / ASSIGNMENT / f"{path.stem}.html").read_text()
-            assert f"/ {NOTEBOOK_POINTS:.1f})" in html  # the notebook's score, e.g. (Score: 14.0 / 20.0)
+            assert f"/ {NOTEBOOK_POINTS[path.stem]:.1f})" in html  # its score: (Score: 14.0 / 20.0)
     for path in PATHS:
         blank = (course / "feedback" / "blank" / ASSIGNMENT / f"{path.stem}.html").read_text()
-        assert f"(Score: 0.0 / {NOTEBOOK_POINTS:.1f})" in blank and "NotImplementedError" in blank
+        top = NOTEBOOK_POINTS[path.stem]
+        assert f"(Score: 0.0 / {top:.1f})" in blank and "NotImplementedError" in blank
         full = (course / "feedback" / "solved" / ASSIGNMENT / f"{path.stem}.html").read_text()
-        assert f"(Score: {NOTEBOOK_POINTS:.1f} / {NOTEBOOK_POINTS:.1f})" in full and ": correct" in full
+        assert f"(Score: {top:.1f} / {top:.1f})" in full and ": correct" in full
 
 
 def test_an_edited_test_cell_is_graded_against_the_original(course, graded):
     path = graded["edits-tests"]
     original = read(path)
     cells = scores(course, "edits-tests", path)
-    assert sum(top for _, top in cells.values()) == NOTEBOOK_POINTS  # not 1000
+    assert sum(top for _, top in cells.values()) == NOTEBOOK_POINTS[path.stem]  # not 1000
     assert all(score == 0 for score, _ in cells.values()), cells
     ran = autograded(course, "edits-tests", path)
     for _, check in parts(original)[:2]:

@@ -49,7 +49,7 @@ class Padding(int):
 
 """
 
-# Exercise 05 (c), solved with loops: several planted mistakes below are one change to it.
+# Exercise 06 (c), solved with loops: several planted mistakes below are one change to it.
 LOOPS = (
     "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n"
     "    n_images, n_filters, h_out, w_out = dy.shape\n"
@@ -236,6 +236,61 @@ PLANTED = {
     ],
     "04_im2col_vs_conv2d": [
         (
+            "ex1a-check",
+            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
+            "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)\n"
+            "    return (w.reshape(len(w), -1) @ columns).view(len(x), len(w), h_out, w_out)",
+            "the biases are missing",
+        ),
+        (
+            "ex1a-check",
+            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+            "    return F.conv2d(x, w, b, stride=stride, padding=padding)",
+            "conv2d_im2col uses conv2d, which this exercise asks you not to use",
+        ),
+        (
+            "ex1a-check",
+            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+            "    return utils.conv2d_im2col(x.numpy(), w.numpy(), b.numpy(), stride, padding)",
+            "conv2d_im2col uses conv2d_im2col",
+        ),
+        (
+            "ex1b-check",
+            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
+            "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)  # (N, C*kh*kw, L)\n"
+            "    product = columns.transpose(1, 2) @ w.reshape(len(w), -1).T + b  # (N, L, K)\n"
+            "    return product.reshape(len(x), len(w), h_out, w_out)",
+            "reshaped as it is: move K before L first",
+        ),
+        (
+            "ex1b-check",
+            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
+            "    columns = F.unfold(x[:1], w.shape[2:], stride=stride, padding=padding)\n"
+            "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(1, len(w), h_out, w_out)",
+            "only the first image",
+        ),
+        (
+            "ex1c-check",
+            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride)\n"
+            "    columns = F.unfold(x, w.shape[2:], stride=stride)\n"
+            "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+            "the padding is missing",
+        ),
+        (
+            "ex1c-check",
+            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), padding=padding)\n"
+            "    columns = F.unfold(x, w.shape[2:], padding=padding)\n"
+            "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+            "the stride is missing",
+        ),
+    ],
+    "05_im2col_cost": [
+        (
             "ex1-check",
             "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
             "    side = utils.conv_output_size(h, k, stride=stride, padding=padding)\n"
@@ -272,60 +327,58 @@ PLANTED = {
             "rows and columns swapped",
         ),
         (
-            "ex2a-check",
-            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-            "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)\n"
-            "    return (w.reshape(len(w), -1) @ columns).view(len(x), len(w), h_out, w_out)",
-            "the biases are missing",
+            "ex2-check",
+            "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+            "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
+            "    return n * k_out * h_out * w_out * (c // groups) * k * k",
+            "only the multiplies counted",
         ),
         (
-            "ex2a-check",
-            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-            "    return F.conv2d(x, w, b, stride=stride, padding=padding)",
-            "conv2d_im2col uses conv2d, which this exercise asks you not to use",
+            "ex2-check",
+            "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+            "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
+            "    return 2 * n * k_out * h_out * w_out * c * k * k",
+            "groups ignored",
         ),
         (
-            "ex2a-check",
-            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-            "    return utils.conv2d_im2col(x.numpy(), w.numpy(), b.numpy(), stride, padding)",
-            "conv2d_im2col uses conv2d_im2col",
+            "ex2-check",
+            "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+            "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
+            "    return 2 * k_out * h_out * w_out * (c // groups) * k * k",
+            "one image only",
         ),
         (
-            "ex2b-check",
-            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-            "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)  # (N, C*kh*kw, L)\n"
-            "    product = columns.transpose(1, 2) @ w.reshape(len(w), -1).T + b  # (N, L, K)\n"
-            "    return product.reshape(len(x), len(w), h_out, w_out)",
-            "reshaped as it is: move K before L first",
-        ),
-        (
-            "ex2b-check",
-            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-            "    columns = F.unfold(x[:1], w.shape[2:], stride=stride, padding=padding)\n"
-            "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(1, len(w), h_out, w_out)",
-            "only the first image",
-        ),
-        (
-            "ex2c-check",
-            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride)\n"
-            "    columns = F.unfold(x, w.shape[2:], stride=stride)\n"
-            "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
-            "the padding is missing",
-        ),
-        (
-            "ex2c-check",
-            "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-            "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), padding=padding)\n"
-            "    columns = F.unfold(x, w.shape[2:], padding=padding)\n"
-            "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+            "ex2-check",
+            "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+            "    h_out, w_out = utils.conv_output_size((h, w), k, padding=padding)\n"
+            "    return 2 * n * k_out * h_out * w_out * (c // groups) * k * k",
             "the stride is missing",
         ),
+        (
+            "ex2-check",
+            "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+            "    return 2 * n * k_out * h * w * (c // groups) * k * k",
+            "input pixels counted",
+        ),
+        (
+            "ex2-check",
+            "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+            "    from torch.utils.flop_counter import FlopCounterMode\n\n"
+            "    x, w = torch.empty(n, c, h, w, device='meta'), torch.empty(k_out, c // groups, k, k, device='meta')\n"
+            "    with FlopCounterMode(display=False) as counter:\n"
+            "        F.conv2d(x, w, stride=stride, padding=padding, groups=groups)\n"
+            "    return counter.get_total_flops()",
+            "conv_flops uses FlopCounterMode, conv2d",
+        ),
+        (
+            "ex2-check",
+            "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+            "    columns = n * utils.conv_output_size(h, k, stride, padding) * utils.conv_output_size(w, k, stride, padding)\n"
+            "    return 2 * k_out * columns * c // groups * k * k",
+            "",
+        ),
     ],
-    "05_backward_with_col2im": [
+    "06_backward_with_col2im": [
         ("ex1a-check", "def bias_gradient(dy):\n    return dy.mean(axis=(0, 2, 3))", "that is a mean"),
         ("ex1a-check", "def bias_gradient(dy):\n    return dy.sum(axis=(2, 3))", "one gradient per image"),
         ("ex1a-check", "def bias_gradient(dy):\n    return dy.sum()", "one number"),
@@ -401,8 +454,8 @@ SECRETS = {
     "ex1a-check": [r"\(1, 2, 3, 3\)"],  # 01
     "ex1b-check": [r"\(0, 3\)"],
     "ex1c-check": [r"(?<![\w.(\[-])4(?![\w.])"],
-    "ex1-check": [r"\[7, 8\]", r"\[5, 6\]", r"\[32\]", r"\(2, 27, 20\)", r"\(1, 75, 784\)"],  # 02, 04
-    "ex2-check": [r"\b15\b"],  # 02
+    "ex1-check": [r"\[7, 8\]", r"\[5, 6\]", r"\[32\]", r"\(2, 27, 20\)", r"\(1, 75, 784\)"],  # 02, 05
+    "ex2-check": [r"\b15\b", r"\b12960\b"],  # 02, 05
     "ex3-check": [r"(?<![\w.(\[-])3(?![\w.])"],  # 02
     "ex2a-check": [r"\b55\b"],  # 03
 }

@@ -1,125 +1,151 @@
-"""Notebook 05: the backward pass through im2col, read from the notebook's own variables."""
+"""Notebook 05 (what im2col costs): memory, FLOPs, speed and rounding, read from the executed notebook.
+
+The tests read the notebook's own variables from one headless run (the ``executed`` fixture).
+"""
+
+import re
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 import utils
 
-STEM = "05_backward_with_col2im"
+STEM = "05_im2col_cost"
 
 
 @pytest.fixture(scope="module")
-def values(executed):
-    return executed(STEM)[1]
+def run(executed):
+    return executed(STEM)
 
 
-def test_the_layer_is_the_seed_posts_geometry(values):
-    assert values["kernel_size"] == [5, 5]
-    assert np.shape(values["x"])[1:] == (3, 32, 32)
-    # X_col itself is too large for the snapshot; the map of its sources has its shape per image.
-    assert np.shape(values["source"]) == (75, 784)  # C*kh*kw rows, 28*28 windows
-    assert np.shape(values["Y_col"]) == (2, 4, 784)
-    assert np.shape(values["y"])[2:] == (28, 28)
-    assert values["forward_diff"] < 1e-10
+def test_the_input_and_the_layer_have_the_posts_shapes(run):
+    _, values = run
+    assert np.shape(values["x"]) == (1, 3, 32, 32)
+    assert np.shape(values["w4"]) == (4, 3, 5, 5) and np.shape(values["b4"]) == (4,)
+    assert [values["height_out"], values["width_out"]] == [28, 28]
 
 
-def test_the_gradients_have_the_shapes_of_what_they_are_gradients_of(values):
-    assert np.shape(values["dw"]) == np.shape(values["w"])
-    assert np.shape(values["db"]) == np.shape(values["b"])
-    assert np.shape(values["dx"]) == np.shape(values["x"])
+def test_the_memory_table_shows_the_k_squared_blow_up(run):
+    _, values = run
+    table = values["memory"]
+    columns = table["columns"]
+    rows = {
+        name: dict(zip(columns, row, strict=True))
+        for name, row in zip(table["index"], table["data"], strict=True)
+    }
+    assert rows["the post's image"]["column matrix shape"] == [1, 75, 784]
+    assert rows["a batch of 32"]["column matrix shape"] == [32, 75, 784]
+    assert rows["a batch of 32"]["input KiB"] == 32 * 3 * 32 * 32 * 4 / 1024
+    for row in rows.values():
+        assert row["ratio"] == pytest.approx(25 * 784 / 1024)
 
 
-def test_the_three_gradients_match_autograd_in_float64(values):
-    for name in ("dw_diff", "db_diff", "dx_diff"):
-        assert 0 <= values[name] < 1e-10, name
-    assert values["adjoint_diff"] < 1e-10
+def test_the_blocked_and_per_offset_versions_hold_far_less_memory_than_the_column_matrix(run):
+    _, values = run
+    whole, blocked, per_offset = (row[0] * 2**20 for row in values["peaks"]["data"])  # bytes
+    image_columns = 75 * 784 * 4  # one image's columns, float32 bytes
+    output = 32 * 4 * 784 * 4  # the output (32, 4, 28, 28)
+    # im2col holds the whole (32, 75, 784) column matrix: at least that, and little more.
+    assert 32 * image_columns <= whole <= 1.01 * (32 * image_columns + 32 * 3 * 32 * 32 * 4)
+    # conv2d_im2col holds one block of columns and the output.
+    block_and_output = utils.COLUMN_BLOCK_BYTES // image_columns * image_columns + output
+    assert block_and_output <= blocked <= 1.25 * block_and_output
+    assert blocked < whole / 2 and per_offset < whole / 4
 
 
-def test_the_notebooks_gradients_match_f_conv2d_recomputed_here(values):
-    # Independent of the notebook's own check: rebuild the layer from its numbers.
-    x = torch.tensor(values["x"], dtype=torch.float64, requires_grad=True)
-    w = torch.tensor(values["w"], dtype=torch.float64, requires_grad=True)
-    b = torch.tensor(values["b"], dtype=torch.float64, requires_grad=True)
-    F.conv2d(x, w, b).backward(torch.tensor(values["dy"], dtype=torch.float64))
-    for name, tensor in (("dw", w), ("db", b), ("dx", x)):
-        assert np.abs(np.array(values[name]) - tensor.grad.numpy()).max() < 1e-10, name
+def rows_of(table) -> dict[str, dict]:
+    """A DataFrame from the snapshot (pandas' "split" form) as {index: {column: value}}."""
+    return {
+        name: dict(zip(table["columns"], row, strict=True))
+        for name, row in zip(table["index"], table["data"], strict=True)
+    }
 
 
-def test_the_numerical_check_covers_every_number_of_the_tiny_example_and_passes(values):
-    sizes = [np.size(values[name]) for name in ("x_tiny", "w_tiny", "b_tiny")]
-    assert values["numbers_checked"] == sum(sizes)
-    assert values["tiny"] == {"stride": 2, "padding": 1}
-    assert set(values["numerical_errors"]) == {"dw", "db", "dx"}
-    assert values["numerical_max_error"] == max(values["numerical_errors"].values())
-    assert values["numerical_max_error"] < 1e-6
+def test_the_flop_and_intensity_table_follows_the_formula(run):
+    _, values = run
+    costs = rows_of(values["costs"])
+    expected = [  # (N, C, K, H_out, k, groups, values moved)
+        (1, 3, 4, 28, 5, 1, 3 * 32 * 32 + 4 * 3 * 25 + 4 * 28 * 28),
+        (8, 64, 64, 32, 3, 1, 8 * 64 * 1024 * 2 + 64 * 64 * 9),
+        (8, 64, 64, 32, 1, 1, 8 * 64 * 1024 * 2 + 64 * 64),
+        (8, 64, 64, 32, 3, 64, 8 * 64 * 1024 * 2 + 64 * 9),
+    ]
+    for row, (n, c, k_out, out, k, groups, moved) in zip(costs.values(), expected, strict=True):
+        flops = 2 * n * k_out * out * out * (c // groups) * k * k
+        assert row["MFLOP"] == pytest.approx(flops / 1e6)
+        assert row["FLOP per byte"] == pytest.approx(flops / (4 * moved))
+    assert list(costs.values())[1]["MFLOP"] == pytest.approx(603.979776)
 
 
-def test_the_coverage_counts(values):
-    stride1, stride2 = np.array(values["coverage_stride1"]), np.array(values["coverage_stride2"])
-    assert stride1.shape == stride2.shape == (32, 32)
-    # The post's geometry: a pixel lies in at most 5*5 windows; a corner in one.
-    assert stride1.max() == 25 and stride1[0, 0] == stride1[-1, -1] == 1
-    assert stride1.sum() == values["windows_stride1"] * 25 == 28 * 28 * 25
-    assert stride2.max() == 9 and stride2.sum() == values["windows_stride2"] * 25 == 14 * 14 * 25
-    # Stride 2 drops the last row and column: 32 + 32 - 1 pixels in no window.
-    assert values["uncovered_stride2"] == 63 == np.sum(stride2 == 0)
-    assert stride2[31].sum() == stride2[:, 31].sum() == 0
-    for counts, stride in ((stride1, 1), (stride2, 2)):
-        windows = utils.conv_output_size(32, 5, stride) ** 2
-        expected = F.fold(torch.ones(1, 25, windows), 32, 5, stride=stride)[0, 0].numpy()
-        np.testing.assert_array_equal(counts, expected)
+def test_the_speed_tables_time_the_ways_and_give_gflops(run):
+    _, values = run
+    costs = rows_of(values["costs"])
+    post_flops, big_flops = (row["MFLOP"] * 1e6 for row in list(costs.values())[:2])
+    timings = rows_of(values["timings"])
+    assert len(timings) == 5 and any("conv2d_per_offset" in name for name in timings)
+    for row in timings.values():
+        assert row["median_ms"] > 0 and row["ms per image"] == pytest.approx(row["median_ms"] / row["images"])
+        assert row["GFLOP/s"] == pytest.approx(post_flops / (row["ms per image"] * 1e-3) / 1e9)
+    big = rows_of(values["big_timings"])
+    assert list(big) == [
+        "NumPy im2col (conv2d_im2col)",
+        "NumPy per offset (conv2d_per_offset)",
+        "PyTorch unfold + matmul",
+        "F.conv2d",
+    ]
+    for row in big.values():
+        assert row["GFLOP/s"] == pytest.approx(big_flops / (row["median_ms"] * 1e-3) / 1e9)
 
 
-def test_a_pixels_gradient_is_the_sum_over_its_copies(values):
-    copies = np.array(values["copies"])
-    assert copies.size == 25
-    pixel = tuple(values["pixel"])
-    assert np.isclose(copies.sum(), np.array(values["dx"])[0][pixel], rtol=0, atol=1e-12)
-    assert not np.isclose(copies[-1], copies.sum())  # copying one would be wrong here
+def test_what_libraries_do_winograd_numbers(run):
+    _, values = run
+    assert values["winograd"]["F(2x2, 3x3)"] == 2.25 and values["winograd"]["F(4x4, 3x3)"] == 4
+    assert values["direct_growth"]["11"] == pytest.approx(121 / 9)
 
 
-def test_the_exercise_answer_matches_autograd_run_here(values):
-    """The loops of exercise 1 (c) on the last case of its hidden test, against autograd here."""
-    x = torch.tensor(values["x_case"], dtype=torch.float64, requires_grad=True)
-    w = torch.tensor(values["w_case"], dtype=torch.float64)
-    dy = torch.tensor(values["dy_case"], dtype=torch.float64)
-    stride, padding = values["stride"], values["padding"]
-    F.conv2d(x, w, stride=stride, padding=padding).backward(dy)
-    assert (stride, padding) == (3, 1)
-    assert np.abs(np.array(values["ex1_got"]) - x.grad.numpy()).max() < 1e-10
+def test_the_deep_layers_column_matrix_is_nine_times_its_input(run):
+    _, values = run
+    assert values["deep_input_mib"] == 128 * 64 * 56 * 56 * 4 / 2**20
+    assert values["deep_columns_mib"] == pytest.approx(9 * values["deep_input_mib"])
 
 
-def test_the_sparse_matrix_is_the_convolution_and_its_transpose_the_backward_pass(values):
-    C = np.array(values["C"])
-    assert C.shape == (4, 16) and np.count_nonzero(C) == 36
-    rows = [sorted(row[row != 0].tolist()) for row in C]
-    assert all(row == list(range(1, 10)) for row in rows), "every row holds the same 9 weights"
-    x = torch.randn(1, 1, 4, 4, dtype=torch.float64)
-    kernel = torch.arange(1.0, 10.0, dtype=torch.float64).view(1, 1, 3, 3)
-    np.testing.assert_allclose(C @ x.numpy().ravel(), F.conv2d(x, kernel).numpy().ravel())
-    assert values["matrix_forward_diff"] < 1e-12 and values["matrix_backward_diff"] < 1e-12
+def test_filter_0_differs_between_conv2d_and_im2col_by_float32_rounding(run):
+    _, values = run
+    assert 0 < values["max_diff"] < 1e-6
+    conv, im2col = np.array(values["conv_output"]), np.array(values["im2col_output"])
+    assert conv.shape == (1, 1, 28, 28) and np.abs(conv - im2col).max() == pytest.approx(values["max_diff"])
+    assert np.shape(values["cols"]) == (1, 75, 784) and np.shape(values["weight_row"]) == (75,)
 
 
-def test_conv_transpose2d_with_output_padding_is_the_input_gradient(values):
-    assert values["floor_dropped"] == 1
-    assert np.shape(values["transposed_short"])[2:] == (31, 31)
-    assert np.shape(values["transposed"]) == (2, 3, 32, 32)
-    assert values["transposed_diff"] < 1e-10 and values["col2im_diff"] < 1e-10
-    # Recomputed here: the transposed convolution of the notebook's dy is autograd's dx.
-    x = torch.tensor(values["x"], dtype=torch.float64, requires_grad=True)
-    w = torch.tensor(values["w"], dtype=torch.float64)
-    dy = torch.tensor(values["dy_stride2"], dtype=torch.float64)
-    (dx,) = torch.autograd.grad(F.conv2d(x, w, stride=2), x, dy)
-    np.testing.assert_allclose(np.array(values["transposed"]), dx.numpy(), atol=1e-12)
+def test_the_order_of_the_sum_changes_the_last_digits(run):
+    nb, _ = run
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "np.cumsum" in c.source)
+    text = "".join(out.get("text", "") for out in cell.outputs)
+    found = dict(re.findall(r"(float\d\d): the order changes \d+% of the sums, by up to (\S+)", text))
+    assert 0 < float(found["float32"]) < 1e-6
+    assert 0 <= float(found["float64"]) < 1e-14
 
 
-def test_at_stride_1_dx_and_dw_are_correlations(values):
-    assert values["full_correlation_diff"] < 1e-10 and values["dw_correlation_diff"] < 1e-10
-    np.testing.assert_allclose(np.array(values["dx_full"]), np.array(values["dx"]), atol=1e-10)
-    np.testing.assert_allclose(np.array(values["dw_correlation"]), np.array(values["dw"]), atol=1e-10)
+def test_float64_brings_the_difference_down_to_about_1e_16(run):
+    _, values = run
+    assert values["max_diff64"] < 1e-12
+    assert values["max_diff64"] < values["max_diff"] / 1e6
 
 
-def test_the_finite_difference_errors_are_relative_and_at_rounding_level(values):
-    assert 0 < values["numerical_max_error"] < 1e-8
+def test_the_rounding_differences_are_within_the_bound(run):
+    _, values = run
+    # pandas' JSON keeps 10 decimals: tiny numbers are checked through their ratios, of order 1.
+    table = rows_of(values["precision"])
+    assert values["n_terms"] == 76
+    for dtype in ("float32", "float64"):
+        ratio = table[dtype]["max |difference| / (u sum|w x|)"]
+        assert 0 <= ratio <= 2 * values["n_terms"]  # the worst-case bound for two sums
+        assert ratio <= values["n_terms"] ** 0.5  # what the text says: sqrt(n) or less
+    assert table["float32"]["max |difference| / (u sum|w x|)"] > 0  # float32 does round differently
+
+
+def test_the_tf32_cell_says_what_it_shows(run):
+    nb, _ = run
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "torch.cuda.is_available()" in c.source)
+    text = "".join(out.get("text", "") for out in cell.outputs)
+    assert "No CUDA GPU" in text or "cuDNN precision" in text
