@@ -9,6 +9,7 @@ sandbox each of them must come to nothing.
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from string import Template
 
 # Walks up from its folder and searches the file system for the course's gradebook, notebooks
@@ -106,3 +107,15 @@ EVERYWHERE = '[*Path.cwd().parents, Path.home(), Path("/tmp")]'
 def escape(port: int, token: str, places: str = EVERYWHERE) -> str:
     """ESCAPE, connecting to ``port``, its process marked with ``token``, searching ``places``."""
     return ESCAPE.substitute(port=port, token=token, places=places)
+
+
+def processes_with(token: str) -> list[int]:
+    """The process ids whose command line holds ``token`` (a process an attack left running)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if token.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found

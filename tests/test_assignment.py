@@ -17,7 +17,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import attacks
 import nbformat
 import pytest
 from nbformat.v4 import new_output
@@ -26,6 +25,7 @@ from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.utils import determine_grade
 from traitlets.config.loader import PyFileConfigLoader
 
+import attacks
 from notebooks import ROOT, notebook_paths
 
 PATHS = notebook_paths()
@@ -683,17 +683,6 @@ def printed(nb) -> str:
     return "\n".join(texts)
 
 
-def processes_with(token: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if token.encode() in (proc / "cmdline").read_bytes():
-                found.append(int(proc.name))
-        except OSError:
-            pass
-    return found
-
-
 def test_an_escaping_student_reaches_nothing_of_the_course_the_network_or_the_machine(
     course, graded, listener
 ):
@@ -702,7 +691,7 @@ def test_an_escaping_student_reaches_nothing_of_the_course_the_network_or_the_ma
     assert "ESCAPED" not in out, out
     assert "utils.py blocked" in out and "network blocked" in out
     assert listener.connections == [], "no connection reached the grader's loopback"
-    assert processes_with(SURVIVOR) == [], "nothing the kernel started outlives it"
+    assert attacks.processes_with(SURVIVOR) == [], "nothing the kernel started outlives it"
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         manual = {grade.manual_score for student in gb.students for grade in _grades(gb, student.id)}
     assert manual == {None}, "nobody's grade was rewritten"
@@ -788,7 +777,7 @@ def test_the_escape_works_where_nothing_stops_it(course, graded, tmp_path):
             [sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120
         )
     finally:
-        for pid in processes_with(token):
+        for pid in attacks.processes_with(token):
             subprocess.run(["kill", str(pid)], check=False)
     assert "ESCAPED: rewrote" in run.stdout and "ESCAPED: appended to utils.py" in run.stdout, run.stderr
     assert "ESCAPED: read" in run.stdout and HIDDEN_MARKERS[0] in run.stdout
