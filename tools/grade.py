@@ -139,7 +139,8 @@ def grade_student(
         config = load_config(Path(config_file), course_path, f"sqlite:///{private}")
         config.CourseDirectory.autograded_directory = f"{STAGING}/{student}/autograded"
         config.CourseDirectory.feedback_directory = f"{STAGING}/{student}/feedback"
-        # Kernels talk over socket files in this task's own folder: no port to collide on.
+        # Kernels talk over socket files, so no port can collide: a sandboxed kernel in its
+        # sandbox's folder (tools/sandbox.py), an unsandboxed one (--unsafe) in this task's.
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(Path(scratch) / "kernel")
         _timed_execute(config, result.seconds)
