@@ -52,8 +52,8 @@ def _geometry(size: IntOrPair, kernel_size: IntOrPair, stride=1, padding=0, dila
     for n, k, s, p, d in zip(_pair(size, "size", 1), *settings, strict=True):
         span = d * (k - 1) + 1  # how many input cells one (dilated) window covers
         if span > n + 2 * p:
-            message = f"dilation*(kernel_size-1)+1 = {span} cells, more than size+2*padding = {n + 2 * p}"
-            raise ValueError(f"kernel_size: the dilated kernel spans {message}")
+            message = f"{span} cells, more than the padded input size+2*padding = {n + 2 * p}"
+            raise ValueError(f"kernel_size: the dilated kernel spans dilation*(kernel_size-1)+1 = {message}")
         out.append((n + 2 * p - span) // s + 1)
     return [*settings, tuple(out)]
 
@@ -114,8 +114,8 @@ def im2col(x: np.ndarray, kernel_size: IntOrPair, stride=1, padding=0, dilation=
     # windows[n, c, i, j, p, q], a view: every stride-th window, every dilation-th cell of it.
     span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
     windows = sliding_window_view(x_pad, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
-    cols = windows.transpose(0, 1, 4, 5, 2, 3)  # (N, C, kh, kw, H_out, W_out): offsets first
-    return cols.reshape(len(x), -1, h_out * w_out)  # the one copy
+    cols = windows.transpose(0, 1, 4, 5, 2, 3).copy()  # (N, C, kh, kw, H_out, W_out): the one copy
+    return cols.reshape(len(x), -1, h_out * w_out)
 
 
 def conv2d_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1, padding=0, dilation=1):
@@ -258,16 +258,16 @@ def first_warning(function: Callable[[], object]) -> tuple[object, str]:
 
 def use_series_style() -> None:
     """One look for every figure of the series; call it once, at the top of a notebook. In a
-    notebook each figure also carries its description (``describe_figure``) as alt text."""
+    notebook each figure also carries its description (``_describe_figure``) as alt text."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 80, "axes.titleweight": "bold", "image.cmap": "viridis"})
     if (shell := get_ipython()) is not None:
         plt.switch_backend(plt.get_backend())  # load the inline backend now: it sets the PNG formatter
         png = shell.display_formatter.formatters["image/png"]
-        png.for_type(Figure, lambda fig: (print_figure(fig, base64=True), {"alt": describe_figure(fig)}))
+        png.for_type(Figure, lambda fig: (print_figure(fig, base64=True), {"alt": _describe_figure(fig)}))
 
 
-def describe_figure(fig: Figure) -> str:
+def _describe_figure(fig: Figure) -> str:
     """A figure in its own words, for readers who cannot see it: its suptitle, then each panel's
     title and axis labels, e.g. ``"Input x. Panels: channel 0 (x: column, y: row); channel 1."``"""
     panels = []
@@ -372,7 +372,7 @@ def _problem(got: object, expected: object, atol: float) -> str | None:
             )
         if isinstance(got, bool) or not isinstance(got, (int, float)):
             return (
-                f"expected {'an integer' if isinstance(expected, int) else 'a number'}: got {_describe(got)}"
+                f"expected {'an integer' if isinstance(expected, int) else 'a number'}, got {_describe(got)}"
             )
         return None if abs(got - expected) <= atol else "not the right value"
     if isinstance(expected, (tuple, list)):
