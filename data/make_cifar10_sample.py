@@ -12,7 +12,7 @@ Usage:
     python data/make_cifar10_sample.py --wheel foolbox-3.3.4-py3-none-any.whl
 
 The output is byte-for-byte reproducible (no time stamps, no compression), so its SHA-256
-must equal utils.SAMPLE_SHA256; the script prints it.
+must equal the one in data/README.md; the script prints it.
 """
 
 import argparse

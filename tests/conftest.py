@@ -3,6 +3,7 @@
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
 import pytest
 
 from notebooks import execute, notebook_paths
@@ -32,3 +33,27 @@ def executed():
 
     yield run
     pool.shutdown(cancel_futures=True)
+
+
+@pytest.fixture(scope="session")
+def random_geometries():
+    """``random_geometries(count, seed, max_size=12)``: convolution settings drawn at random.
+
+    Each is ``(size, kernel, geometry)``: the input (H, W), the kernel (kh, kw), and
+    ``{"stride", "padding", "dilation"}``, all (h, w) pairs, keeping only those whose dilated
+    kernel fits the padded input. The same seed gives the same list.
+    """
+
+    def generate(count: int, seed: int, max_size: int = 12) -> list[tuple]:
+        rng = np.random.default_rng(seed)
+        found = []
+        while len(found) < count:
+            size, kernel = rng.integers(1, max_size + 1, 2), rng.integers(1, 6, 2)
+            stride, padding, dilation = rng.integers(1, 4, 2), rng.integers(0, 3, 2), rng.integers(1, 3, 2)
+            if np.all(dilation * (kernel - 1) + 1 <= size + 2 * padding):
+                pairs = [tuple(int(v) for v in values) for values in (stride, padding, dilation)]
+                geometry = dict(zip(("stride", "padding", "dilation"), pairs, strict=True))
+                found.append((tuple(int(v) for v in size), tuple(int(v) for v in kernel), geometry))
+        return found
+
+    return generate
