@@ -85,6 +85,27 @@ def test_ruff_format_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_readme_is_a_front_page():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) < 120, f"README.md has {len(lines)} lines: move details to docs/"
+
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_every_relative_link_in_readme_and_docs_resolves():
+    broken = []
+    for page in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for number, line in enumerate(page.read_text().splitlines(), start=1):
+            for target in MARKDOWN_LINK.findall(line):
+                path = target.split("#")[0]
+                if re.match(r"[a-z]+:", target) or not path:  # a URL, or an anchor on the page
+                    continue
+                if not (page.parent / path).exists():
+                    broken.append(f"{page.relative_to(ROOT)}, line {number}: {target}")
+    assert not broken, "links to nothing:\n" + "\n".join(broken)
+
+
 def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make html" in readme and "make test" in readme
