@@ -4,7 +4,7 @@
 #   make lab    JupyterLab on the series
 #   make bench  time the convolutions against F.conv2d (table, targets, build/bench/*.png)
 #   make bench-grading   grade N planted submissions at JOBS=1..cores (submissions/min, steps)
-#   make assignment / collect / autograde   grade the series with nbgrader (README: instructors)
+#   make assignment / collect / autograde   grade the series with nbgrader (docs/grading.md)
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
