@@ -28,7 +28,7 @@ INSTALLERS = {"pip", "setuptools", "wheel", "distribute"}
 
 
 def students_pins() -> list[str]:
-    """``name==version`` for each package pip would install for requirements.txt, sorted."""
+    """``name==version`` for each package pip would install for requirements.txt, by name."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed"]
@@ -36,8 +36,7 @@ def students_pins() -> list[str]:
         subprocess.run(command, cwd=ROOT, check=True)
         installs = json.loads(report.read_text())["install"]
     metadata = [item["metadata"] for item in installs if item["metadata"]["name"].lower() not in INSTALLERS]
-    pins = [f"{meta['name']}=={meta['version']}" for meta in metadata]
-    return sorted(pins, key=str.lower)
+    return [f"{m['name']}=={m['version']}" for m in sorted(metadata, key=lambda m: m["name"].lower())]
 
 
 def main() -> None:
