@@ -100,12 +100,13 @@ def references(text: str) -> list[tuple[int, str]]:
 
 
 def commands_in_blocks(text: str) -> list[tuple[int, str]]:
-    """(line, command) of every `make` or `git` command in a markdown ``` block."""
+    """(line, command) of every `make` or `git` command in a markdown ``` block or a shell
+    line of a code cell (`!make bench`)."""
     found, inside = [], False
     for number, line in enumerate(text.splitlines(), start=1):
         if line.lstrip().startswith("```"):
             inside = not inside
-        elif inside:
+        elif inside or line.lstrip().startswith("!"):
             found += [(number, " ".join(m)) for m in COMMAND.findall(line)]
     return found
 
@@ -156,6 +157,7 @@ def test_nothing_in_the_release_refers_to_a_file_folder_or_command_it_does_not_h
         ("that makes it faster (`make bench` measures it)", ["make bench"]),
         ("run tests/test_repo.py, then", ["tests/test_repo.py"]),
         ("```bash\nmake lock\n```", ["make lock"]),
+        ("!git clone the-series", ["git clone"]),
         ("speed in GFLOP/s, C/g channels, dL/dy, 3.5 times, make sure", []),
         ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", []),
     ],
