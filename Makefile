@@ -4,7 +4,7 @@
 #   make lab    JupyterLab on the series
 #   make bench  time the convolutions against F.conv2d (table, targets, build/bench/*.png)
 #   make bench-grading   grade N planted submissions at JOBS=1..cores (submissions/min, steps)
-#   make assignment / collect / autograde   grade the series with nbgrader (README: instructors)
+#   make assignment / collect / autograde   grade the series with nbgrader (docs/grading.md)
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
@@ -13,9 +13,17 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: html test lab bench bench-grading lint lock clean assignment collect autograde
 
-$(VENV)/installed: requirements.txt constraints.txt
+# Two sets of packages: the students' (requirements.txt: enough for make lab), and the
+# maintainers' on top (requirements-dev.txt: tests, lint, the site, grading). Both install
+# utils.py in editable mode (pyproject.toml), so `import utils` works from notebooks/.
+$(VENV)/installed-students: requirements.txt constraints.txt pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PYTHON) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/installed: $(VENV)/installed-students requirements-dev.txt
+	$(PYTHON) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 html: $(VENV)/installed
@@ -29,7 +37,7 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 test: $(VENV)/installed node_modules/axe-core/axe.min.js
 	$(PYTHON) -m pytest
 
-lab: $(VENV)/installed
+lab: $(VENV)/installed-students
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(VENV)/installed
@@ -41,9 +49,13 @@ bench-grading: $(VENV)/installed
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
+# constraints.txt: every package of .venv, pinned. constraints-students.txt: the part of it that
+# requirements.txt pulls in (pip's dry run of a student's install), which the students' release
+# ships as its constraints.txt.
 lock: $(VENV)/installed
 	{ sed -n '1,3p' constraints.txt; $(PYTHON) -m pip freeze --exclude-editable; } > constraints.new
 	mv constraints.new constraints.txt
+	$(PYTHON) tools/students_constraints.py
 
 # course/ is left alone: it holds the gradebook and the students' work (delete it by hand).
 clean:

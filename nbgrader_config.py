@@ -1,7 +1,7 @@
 """nbgrader's settings for grading the series as one assignment.
 
 nbgrader reads this file when it runs in the repository root, as `make assignment`,
-`make collect` and `make autograde` do (see the README's instructor section).
+`make collect` and `make autograde` do (see docs/grading.md).
 """
 
 import os
@@ -68,7 +68,7 @@ class SandboxedExecute(Execute):
     """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/sandbox.py).
 
     The sandbox shows the kernel a copy of the student's files and nothing else of the course,
-    and gives it no network; see tools/sandbox.py and the README's instructor section.
+    and gives it no network; see tools/sandbox.py and docs/grading.md.
     """
 
     def __init__(self, **kwargs):

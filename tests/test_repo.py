@@ -17,7 +17,7 @@ def pins(lines) -> dict[str, str]:
     found = {}
     for line in lines:
         line = line.split("#")[0].strip()
-        if line:
+        if line and not line.startswith("-r "):
             match = PIN.match(line)
             assert match, f"not pinned with ==: {line!r}"
             found[match[1].lower().replace("_", "-")] = match[2]
@@ -35,11 +35,32 @@ def test_environment_yml_and_requirements_agree():
     assert requirements["torch"] == "2.14.1" and requirements["torchvision"] == "0.29.1"
 
 
+def read_pins(name: str) -> dict[str, str]:
+    return pins((ROOT / name).read_text().splitlines())
+
+
 def test_constraints_pin_the_requirements_to_the_same_versions():
-    requirements = pins((ROOT / "requirements.txt").read_text().splitlines())
-    constraints = pins((ROOT / "constraints.txt").read_text().splitlines())
-    for name, version in requirements.items():
-        assert constraints.get(name) == version, name
+    constraints = read_pins("constraints.txt")
+    for requirements in ("requirements.txt", "requirements-dev.txt"):
+        for name, version in read_pins(requirements).items():
+            assert constraints.get(name) == version, f"{requirements}: {name}"
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+
+
+def test_students_pins_are_the_maintainers_without_their_tools():
+    """constraints-students.txt (the release's constraints.txt) pins what requirements.txt pulls in."""
+    students, everything = read_pins("constraints-students.txt"), read_pins("constraints.txt")
+    for name, version in students.items():
+        assert everything.get(name) == version, f"constraints-students.txt: {name}=={version}"
+    for name, version in read_pins("requirements.txt").items():
+        assert students.get(name) == version, f"constraints-students.txt does not pin {name}=={version}"
+    # (nbclient, nbconvert, nbformat and pyyaml are JupyterLab's own dependencies too.)
+    tools = {"pytest", "pytest-xdist", "ruff", "playwright", "sphinx", "myst-nb", "nbgrader", "distributed"}
+    tools |= {"psycopg", "django-static-mathjax"}
+    assert tools <= set(read_pins("requirements-dev.txt"))
+    assert not tools & set(students), (
+        f"maintainers' tools pinned for students: {sorted(tools & set(students))}"
+    )
 
 
 def test_committed_notebooks_carry_no_outputs():
@@ -62,6 +83,27 @@ def test_ruff_format_is_clean():
         [sys.executable, "-m", "ruff", "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_is_a_front_page():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) < 120, f"README.md has {len(lines)} lines: move details to docs/"
+
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_every_relative_link_in_readme_and_docs_resolves():
+    broken = []
+    for page in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for number, line in enumerate(page.read_text().splitlines(), start=1):
+            for target in MARKDOWN_LINK.findall(line):
+                path = target.split("#")[0]
+                if re.match(r"[a-z]+:", target) or not path:  # a URL, or an anchor on the page
+                    continue
+                if not (page.parent / path).exists():
+                    broken.append(f"{page.relative_to(ROOT)}, line {number}: {target}")
+    assert not broken, "links to nothing:\n" + "\n".join(broken)
 
 
 def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():

@@ -6,7 +6,7 @@ The notebooks are run here (tools/notebooks.py, one fresh kernel each), cleaned 
 own preprocessors (hidden tests always, solutions with --without-solutions), and rendered by
 Sphinx with MyST-NB and sphinx-book-theme (settings in tools/site/conf.py). The site works
 offline, opened from disk or from any static file host: MathJax is copied from a pinned package
-(see requirements.txt), the theme bundles its icons, and a page that would still load anything
+(see requirements-dev.txt), the theme bundles its icons, and a page that would still load anything
 from the internet is refused.
 """
 
@@ -35,7 +35,7 @@ from sphinx.application import Sphinx
 from sphinx.errors import SphinxError
 from sphinx.util.docutils import docutils_namespace
 
-from course import FILES, STUDENT_README
+from course import copy_students_files
 from notebooks import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
 
 SITE_DIR = ROOT / "site"
@@ -278,10 +278,7 @@ def write_zip(
     notebooks = {path.stem: release(nb) for path, nb in executed}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / ZIP_NAME.removesuffix(".zip")
-        for name in FILES:
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(ROOT / name, folder / name)
-        shutil.copy(STUDENT_README, folder / "README.md")
+        copy_students_files(folder)
         for stem, nb in notebooks.items():
             nbformat.write(nb, folder / f"{stem}.ipynb")
         shutil.make_archive(str(src / folder.name), "zip", tmp, folder.name)

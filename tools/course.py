@@ -4,7 +4,7 @@
 
 Writes the folder anew with every notebook of the series (``notebook_paths``), ``utils.py``
 next to them (the notebooks import it from their own folder), the bundled CIFAR-10 sample,
-the environment files and the students' README. `make assignment` runs it, then
+the students' environment files (``FILES``) and their README. `make assignment` runs it, then
 `nbgrader generate_assignment` strips the solutions into ``course/release/``.
 """
 
@@ -16,15 +16,23 @@ from pathlib import Path
 
 from notebooks import NOTEBOOK_DIR, ROOT, notebook_paths
 
-# Copied as they are (paths relative to the repository root and to the assignment).
-FILES = (
-    "utils.py",
-    "data/cifar10_test_first20.npz",
-    "requirements.txt",
-    "constraints.txt",
-    "environment.yml",
-)
-STUDENT_README = ROOT / "tools" / "assignment_README.md"
+# The students' files, copied as they are: path in the repository -> path in the assignment.
+# Only what a student uses: their requirements and pins, not the maintainers' tools.
+FILES = {
+    "utils.py": "utils.py",
+    "data/cifar10_test_first20.npz": "data/cifar10_test_first20.npz",
+    "requirements.txt": "requirements.txt",
+    "constraints-students.txt": "constraints.txt",
+    "environment.yml": "environment.yml",
+    "tools/assignment_README.md": "README.md",
+}
+
+
+def copy_students_files(dest: Path) -> None:
+    """Copy ``FILES`` (all but the notebooks) into ``dest``."""
+    for ours, theirs in FILES.items():
+        (dest / theirs).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / ours, dest / theirs)
 
 
 def build_source(dest: Path, notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -37,10 +45,7 @@ def build_source(dest: Path, notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
     dest.mkdir(parents=True)
     for path in notebooks:
         shutil.copy(path, dest / path.name)
-    for name in FILES:
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / name, dest / name)
-    shutil.copy(STUDENT_README, dest / "README.md")
+    copy_students_files(dest)
     return [dest / path.name for path in notebooks]
 
 
