@@ -119,3 +119,16 @@ def test_every_public_helper_in_utils_is_used_by_a_notebook():
     notebooks = "".join(path.read_text() for path in sorted((ROOT / "notebooks").glob("*.ipynb")))
     unused = [name for name in public if not re.search(rf"\butils\.{name}\(", notebooks)]
     assert len(public) >= 10 and not unused, f"no notebook calls utils.{unused}"
+
+
+def test_utils_stays_small_and_documents_every_public_function():
+    """A helper module a student reads top to bottom (issue 17: at most 450 lines)."""
+    source = (ROOT / "utils.py").read_text()
+    assert len(source.splitlines()) <= 450
+    tree = ast.parse(source)
+    public = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef) and n.name[0] != "_"]
+    for node in public:
+        docstring = ast.get_docstring(node) or ""
+        assert len(docstring) > 40, f"utils.{node.name} needs a docstring"
+    shapes = [node.name for node in public if "(N, " in (ast.get_docstring(node) or "")]
+    assert {"conv2d_naive", "im2col", "conv2d_im2col", "col2im"} <= set(shapes), "docstrings give shapes"
