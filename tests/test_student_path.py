@@ -6,7 +6,7 @@ fresh virtualenv, starts JupyterLab and works in Chromium. This module does the 
 - ``build/student-venv`` holds exactly the release's requirements (made once, then reused while
   its stamp matches the requirements and ``pip freeze``); ``STUDENT_VENV=/path/to/venv`` uses
   another environment as it is, e.g. to try the browser part quickly (the first test then
-  says what that environment holds beyond the students' requirements);
+  fails if it lacks a pinned version or holds course tooling);
 - JupyterLab from that environment serves the unpacked release on a local port, with every
   setting that would reach the network switched off; Chromium (Debian's, driven by Playwright;
   ``CHROMIUM=/path/to/chrome`` points elsewhere) aborts and counts any request that leaves it;
@@ -107,16 +107,11 @@ def freeze(venv: Path) -> list[str]:
 
 
 def venv_env(venv: Path) -> dict[str, str]:
-    """The environment of the students' processes: their venv first on PATH, nothing of ours.
-
-    Jupyter's and IPython's settings come from the venv's folder only, and so does matplotlib's
-    (its font cache is built once, when the venv is made, not in a notebook's first cell).
-    """
+    """The environment of the students' processes: their venv first on PATH, nothing of ours."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     ours = str(Path(sys.executable).parent)
     path = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != ours]
     env["PATH"] = os.pathsep.join([str(venv / "bin"), *path])
-    env["MPLCONFIGDIR"] = str(venv / "matplotlib")
     return env
 
 
@@ -142,8 +137,6 @@ def student_venv(release) -> Path:
         run([VENV / "bin" / "python", "-m", "pip", "check"])
         stamp = {"made_from": fingerprint(release), "freeze": freeze(VENV)}
         (VENV / STAMP).write_text(json.dumps(stamp, indent=1))
-    # matplotlib's first import builds its font cache and says so on stderr: once, here.
-    run([VENV / "bin" / "python", "-c", "import matplotlib.pyplot"], env=venv_env(VENV))
     return VENV
 
 
@@ -220,10 +213,14 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(release, student_venv, tmp_path_factory):
-    """`jupyter lab` of the students' venv on the release; shut down with its kernels at the end."""
+    """`jupyter lab` of the students' venv on the release; shut down with its kernels at the end.
+
+    Jupyter, IPython and matplotlib keep their settings in a new folder, as on a student's machine.
+    """
     home = tmp_path_factory.mktemp("jupyter")
     env = venv_env(student_venv)
     for name, folder in [
+        ("MPLCONFIGDIR", "matplotlib"),
         ("JUPYTER_CONFIG_DIR", "config"),
         ("JUPYTER_DATA_DIR", "data"),
         ("JUPYTER_RUNTIME_DIR", "runtime"),
@@ -236,6 +233,8 @@ def lab(release, student_venv, tmp_path_factory):
     news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # matplotlib's first import builds its font cache, and says so on stderr if that is slow: once, here.
+    run([student_venv / "bin" / "python", "-c", "import matplotlib.pyplot"], env=env)
     port, token, log = free_port(), secrets.token_hex(16), home / "jupyter.log"
     command = [
         student_venv / "bin" / "jupyter",
@@ -279,10 +278,11 @@ def lab(release, student_venv, tmp_path_factory):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for pid in kernels:  # anything the server left behind
+        for pid in kernels:  # a kernel the server left behind
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
                 pass
 
 
