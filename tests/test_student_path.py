@@ -377,6 +377,7 @@ class Session:
 def notebook(lab, browser, release):
     """Notebook 01 open in JupyterLab after *Run > Run All Cells*."""
     nb = json.loads((release / NOTEBOOK).read_text())
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's only
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     outside = []  # requests that would leave the machine, aborted
 
@@ -415,7 +416,8 @@ def test_run_all_runs_the_lesson_clean_and_stops_at_the_first_exercise(notebook)
     answers = [i for i, c in enumerate(nb["cells"]) if role(c) == "answer"]
     assert answers, f"{NOTEBOOK} has no exercise"
     first = answers[0]
-    assert not problems(nb, cells, allowed={first}), "\n".join(problems(nb, cells, allowed={first}))
+    found = problems(nb, cells, allowed={first})
+    assert not found, "error or stderr output:\n" + "\n".join(found)
     code = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
     not_run = [cell_name(nb, i) for i in code if i <= first and not re.search(r"\[\d+\]", cells[i]["prompt"])]
     assert not not_run, f"Run All did not run: {not_run}"
@@ -436,14 +438,15 @@ def test_every_figure_and_the_animation_render(notebook):
     with_pictures = [i for i, cell in enumerate(notebook.cells) if cell["pictures"]]
     for index in sorted(set(figures + players) | set(with_pictures)):
         pictures = look_at(page, index).evaluate(PICTURES)
+        shoot(page, f"3_pictures_of_cell_{index:02}")
         if index in figures:
             assert any(not p["animation"] for p in pictures), f"{cell_name(nb, index)}: no figure"
         if index in players:
-            assert any(p["animation"] for p in pictures), f"{cell_name(nb, index)}: no animation frame"
-        bad = [p for p in pictures if not (p["loaded"] and p["drawn"])]
-        assert not bad, f"{cell_name(nb, index)}: pictures that do not render: {bad}"
-        if index == figures[-1]:
-            shoot(page, "3_figure")
+            assert any(p["animation"] for p in pictures), f"{cell_name(nb, index)}: no animation player"
+        for p in pictures:
+            what = "the animation's frame" if p["animation"] else "a figure"
+            assert p["loaded"], f"{cell_name(nb, index)}: {what} is not a picture the browser can decode"
+            assert p["drawn"], f"{cell_name(nb, index)}: {what} is decoded but not drawn (no box on the page)"
 
     for index in players:
         player = look_at(page, index).locator(".animation")
@@ -453,12 +456,12 @@ def test_every_figure_and_the_animation_render(notebook):
             )
         frame = player.locator("img").first
         before = frame.get_attribute("src")
-        shoot(page, "4_animation")
+        shoot(page, f"4_animation_of_cell_{index:02}")
         player.get_by_role("button", name="Next frame", exact=True).click()
         page.wait_for_function("([img, src]) => img.src !== src", arg=[frame.element_handle(), before])
         (picture,) = player.evaluate(PICTURES.replace(".jp-OutputArea-output img", "img"))
         assert picture["loaded"] and picture["drawn"], f"{cell_name(nb, index)}: the next frame is blank"
-        shoot(page, "5_animation_next_frame")
+        shoot(page, f"5_animation_of_cell_{index:02}_next_frame")
 
 
 def solution(index: int) -> str:
@@ -503,10 +506,11 @@ def test_each_answer_typed_in_shows_the_tick_and_is_saved(notebook, lab, release
             text = " ".join(o["text"] for o in page.evaluate(CELLS)[below]["outputs"])
             assert TICK in text, f"{cell_name(nb, below)} shows no {TICK}: {text[-600:]}"
         look_at(page, index)
-        shoot(page, f"6_exercise_cell_{index}_checked")
+        shoot(page, f"6_exercise_of_cell_{index:02}_checked")
 
     shown = page.evaluate(CELLS)
-    assert not problems(nb, shown), "\n".join(problems(nb, shown))
+    found = problems(nb, shown)
+    assert not found, "error or stderr output:\n" + "\n".join(found)
     unrun = [
         cell_name(nb, i)
         for i, c in enumerate(shown)
