@@ -282,7 +282,7 @@ def lab(release, student_venv, tmp_path_factory):
             try:
                 if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
                     os.kill(pid, signal.SIGKILL)
-            except (OSError, ProcessLookupError):
+            except OSError:  # gone
                 pass
 
 
@@ -371,6 +371,7 @@ class Session:
     nb: dict  # the notebook as released
     cells: list[dict]  # the page's cells (CELLS) after Run All
     outside: list[str]  # requests to outside the machine, aborted
+    errors: list[str]  # JavaScript errors and error messages in the page's console
 
 
 @pytest.fixture(scope="module")
@@ -390,6 +391,9 @@ def notebook(lab, browser, release):
 
     context.route("**/*", local_only)
     page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=60_000)
     settle(page, lab)  # the kernel has started
@@ -399,7 +403,7 @@ def notebook(lab, browser, release):
     page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
     page.wait_for_function(BUSY, timeout=10_000)
     settle(page, lab)
-    yield Session(page, nb, page.evaluate(CELLS), outside)
+    yield Session(page, nb, page.evaluate(CELLS), outside, errors)
     context.close()
 
 
@@ -428,6 +432,7 @@ def test_run_all_runs_the_lesson_clean_and_stops_at_the_first_exercise(notebook)
     look_at(page, first - 1)  # the task and the unanswered exercise
     shoot(page, "2_run_all_stops_at_exercise")
     assert not notebook.outside, f"requests to outside the machine: {notebook.outside}"
+    assert not notebook.errors, f"errors in the page: {notebook.errors}"
 
 
 def test_every_figure_and_the_animation_render(notebook):
@@ -536,3 +541,4 @@ def test_each_answer_typed_in_shows_the_tick_and_is_saved(notebook, lab, release
                 f"saved {cell_name(nb, index)}"
             )
     assert not notebook.outside, f"requests to outside the machine: {notebook.outside}"
+    assert not notebook.errors, f"errors in the page: {notebook.errors}"
