@@ -12,7 +12,11 @@ fresh virtualenv, starts JupyterLab and works in Chromium. This module does the 
   ``CHROMIUM=/path/to/chrome`` points elsewhere) aborts and counts any request that leaves it;
 - in notebook 01 the student runs *Run > Run All Cells* (it stops at the first exercise not
   answered yet), looks at the figures and steps the animation, types each answer, runs it and
-  its check cell, sees the tick and saves the notebook.
+  its check cell, sees the tick and saves the notebook (*File > Save Notebook*).
+
+It fails, naming the cell, on any error or stderr output (but the stub of an exercise not
+answered yet), on a picture the browser cannot decode or does not draw, on an animation that
+does not step; and on a JavaScript error or a request that would leave the machine.
 
 Screenshots go to ``build/screenshots/student_path/``.
 """
@@ -339,6 +343,13 @@ def code_cells(nb: dict) -> list[int]:
     return [i for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"]
 
 
+def first_answer(nb: dict) -> int:
+    """The first exercise's answer cell: where Run All Cells stops while it is not answered."""
+    answers = [i for i, cell in enumerate(nb["cells"]) if role(cell) == "answer"]
+    assert answers, f"{NOTEBOOK} has no exercise"
+    return answers[0]
+
+
 def role(cell: dict) -> str | None:
     meta = cell["metadata"].get("nbgrader", {})
     return "check" if meta.get("grade") else "answer" if meta.get("solution") else None
@@ -417,9 +428,7 @@ def test_the_notebook_runs_in_the_students_own_kernel(notebook, lab, student_ven
 def test_run_all_runs_the_lesson_clean_and_stops_at_the_first_exercise(notebook):
     page, nb, cells = notebook.page, notebook.nb, notebook.cells
     assert len(cells) == len(nb["cells"]), "the page does not show every cell of the notebook"
-    answers = [i for i, c in enumerate(nb["cells"]) if role(c) == "answer"]
-    assert answers, f"{NOTEBOOK} has no exercise"
-    first = answers[0]
+    first = first_answer(nb)
     found = problems(nb, cells, allowed={first})
     assert not found, "error or stderr output:\n" + "\n".join(found)
     code = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
@@ -437,8 +446,9 @@ def test_run_all_runs_the_lesson_clean_and_stops_at_the_first_exercise(notebook)
 
 def test_every_figure_and_the_animation_render(notebook):
     page, nb = notebook.page, notebook.nb
-    figures = [i for i in code_cells(nb) if "plt.show()" in "".join(nb["cells"][i]["source"])]
-    players = [i for i in code_cells(nb) if "animation_html" in "".join(nb["cells"][i]["source"])]
+    lesson = [i for i in code_cells(nb) if i < first_answer(nb)]  # what Run All has run
+    figures = [i for i in lesson if "plt.show()" in "".join(nb["cells"][i]["source"])]
+    players = [i for i in lesson if "animation_html" in "".join(nb["cells"][i]["source"])]
     assert figures and players, f"{NOTEBOOK}: figures in cells {figures}, animations in cells {players}"
     with_pictures = [i for i, cell in enumerate(notebook.cells) if cell["pictures"]]
     for index in sorted(set(figures + players) | set(with_pictures)):
