@@ -516,6 +516,8 @@ def test_each_answer_typed_in_shows_the_tick_and_is_saved(notebook, lab, release
             page.keyboard.press("Shift+Enter")
             checks.append(below)
         assert checks, f"{cell_name(nb, index)}: no check cell below"
+        prompt = cells.nth(checks[-1]).locator(".jp-InputPrompt")
+        page.wait_for_function("p => /\\[\\d+\\]/.test(p.textContent)", arg=prompt.element_handle())
         settle(page, lab)
         for below in checks:
             text = " ".join(o["text"] for o in page.evaluate(CELLS)[below]["outputs"])
