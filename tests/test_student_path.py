@@ -145,25 +145,20 @@ def student_venv(release) -> Path:
     return VENV
 
 
-def pins(requirements: Path) -> dict[str, str]:
-    """``name==version`` lines of a requirements file, names normalised as pip does."""
+def pins(lines: list[str]) -> dict[str, str]:
+    """The ``name==version`` lines of a requirements file or of ``pip freeze``, named as pip does."""
     found = {}
-    for line in requirements.read_text().splitlines():
+    for line in lines:
         match = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s;#]+)", line.split("#")[0].strip())
         if match:
             found[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
     return found
 
 
-def pins_of(venv: Path) -> dict[str, str]:
-    lines = [line for line in freeze(venv) if "==" in line]
-    return {re.sub(r"[-_.]+", "-", n).lower(): v for n, v in (line.split("==", 1) for line in lines)}
-
-
 def test_the_students_environment_holds_their_requirements_and_no_course_tooling(release, student_venv):
-    wanted = pins(release / "requirements.txt")
+    wanted = pins((release / "requirements.txt").read_text().splitlines())
     assert wanted, "the release's requirements.txt pins nothing"
-    installed = pins_of(student_venv)
+    installed = pins(freeze(student_venv))
     wrong = {
         name: (version, installed.get(name))
         for name, version in wanted.items()
