@@ -55,7 +55,8 @@ def test_animation_html_needs_nothing_from_the_internet():
     fig = Figure(figsize=(2, 2), dpi=20)
     ax = fig.subplots()
     html = utils.animation_html(fig, lambda n: ax.set_title(str(n)), n_frames=2)
-    assert html.count("data:image/png;base64") == 2
+    assert html.count("data:image/png;base64") == 3  # two frames, and frame 0 as the picture's source
+    assert '<img src="data:image/png;base64' in html, "the picture shows frame 0 before any script runs"
     assert '<i class="fa' not in html and "font-awesome" not in html and "\u25b6" in html
 
 
