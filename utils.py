@@ -323,7 +323,7 @@ def animation_html(fig: Figure, draw_frame: Callable[[int], object], n_frames: i
         html = html.replace(f'<i class="fa fa-{icon.replace("_", " ")}"></i>', symbol)
     # Frame 0 as the picture's own source: JupyterLab shows no picture a script fills in off screen.
     first = re.search(r'frames\[0\] = "([^"]*)"', html)[1].replace("\\\n", "")
-    html = html.replace('<img id="_anim_img', f'<img src="{first}" id="_anim_img', 1)
+    html = re.sub(r'<img id="_anim_img\w+"', lambda tag: f'{tag[0]} src="{first}"', html, count=1)
     return re.sub(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">', "", html)
 
 
