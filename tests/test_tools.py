@@ -4,8 +4,9 @@ import os
 
 import nbformat
 import pytest
+from testbook import testbook
 
-from notebooks import NotebookError, execute, notebook_paths
+from notebooks import NotebookError, execute, kernel_settings, notebook_paths
 
 
 def write_notebook(path, *sources):
@@ -14,22 +15,16 @@ def write_notebook(path, *sources):
     return path
 
 
-def test_execute_runs_every_cell_and_reads_values_back(tmp_path):
-    path = write_notebook(
-        tmp_path / "01_demo.ipynb",
-        "import numpy as np, pandas as pd, torch",
-        "x = [1, 2, 3]\nshape = torch.Size([1, 75, 784])\n_hidden = 1",
-        "a = np.arange(4).reshape(2, 2)\nt = torch.ones(2, requires_grad=True) * 2\nbig = np.zeros(200_000)",
-        "table = pd.DataFrame({'n': [1, 2]}, index=['a', 'b'])\nscalar = np.float32(0.5)\nf = print",
-        "print(sum(x))",
-    )
-    nb, values = execute(path)
-    assert nb.cells[-1].outputs[0]["text"] == "6\n"
-    assert len(nb.cells) == 5  # the snapshot cell is not added
-    assert values["x"] == [1, 2, 3] and values["shape"] == [1, 75, 784]
-    assert values["a"] == [[0, 1], [2, 3]] and values["t"] == [2.0, 2.0] and values["scalar"] == 0.5
-    assert values["table"] == {"columns": ["n"], "index": ["a", "b"], "data": [[1], [2]]}
-    assert "_hidden" not in values and "big" not in values and "f" not in values and "np" not in values
+def printed(cell) -> str:
+    return "".join(out.get("text", "") for out in cell.outputs)
+
+
+def test_execute_runs_every_cell_in_one_kernel_and_keeps_the_outputs(tmp_path):
+    path = write_notebook(tmp_path / "01_demo.ipynb", "x = [1, 2, 3]", "print(sum(x))", "x")
+    nb = execute(path)
+    assert printed(nb.cells[1]) == "6\n"
+    assert nb.cells[2].outputs[0]["data"]["text/plain"] == "[1, 2, 3]"
+    assert [cell.execution_count for cell in nb.cells] == [1, 2, 3]
 
 
 def test_execute_names_the_notebook_and_the_cell_that_failed(tmp_path):
@@ -40,8 +35,8 @@ def test_execute_names_the_notebook_and_the_cell_that_failed(tmp_path):
 
 def test_execute_runs_in_the_notebooks_folder(tmp_path):
     (tmp_path / "helper.py").write_text("VALUE = 42\n")
-    path = write_notebook(tmp_path / "03_cwd.ipynb", "from helper import VALUE")
-    assert execute(path)[1]["VALUE"] == 42
+    path = write_notebook(tmp_path / "03_cwd.ipynb", "from helper import VALUE\nprint(VALUE)")
+    assert printed(execute(path).cells[0]) == "42\n"
 
 
 def test_notebook_paths_lists_the_series_in_order(tmp_path):
@@ -50,18 +45,22 @@ def test_notebook_paths_lists_the_series_in_order(tmp_path):
     assert [p.name for p in notebook_paths(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
 
 
-def test_execute_can_skip_the_snapshot(tmp_path):
-    path = write_notebook(tmp_path / "04_fast.ipynb", "x = 1", "print(x + 1)")
-    nb, values = execute(path, snapshot=False)
-    assert values == {} and nb.cells[1].outputs[0]["text"] == "2\n" and len(nb.cells) == 2
-
-
 def test_execute_uses_local_sockets_and_leaves_no_kernel_behind(tmp_path, capfd):
-    path = write_notebook(tmp_path / "05_quiet.ipynb", "import os\npid = os.getpid()")
-    _, values = execute(path)
+    path = write_notebook(tmp_path / "05_quiet.ipynb", "import os\nprint(os.getpid())")
+    pid = int(printed(execute(path).cells[0]))
     # No TCP port (so no warning about it on the terminal), no socket file left anywhere.
     assert "TCP" not in capfd.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["05_quiet.ipynb"]
     # The kernel was stopped, not left to notice that its parent is gone.
     with pytest.raises(ProcessLookupError):
-        os.kill(values["pid"], 0)
+        os.kill(pid, 0)
+
+
+def test_the_same_settings_give_the_tests_a_kernel_to_read_values_from(tmp_path):
+    """How each tests/test_notebook_NN.py reads its notebook's variables (conftest.py's fixture)."""
+    path = write_notebook(
+        tmp_path / "06_values.ipynb", "import numpy as np, os\na = np.arange(4).reshape(2, 2)"
+    )
+    with kernel_settings(path) as settings, testbook(str(path), execute=True, **settings) as notebook:
+        assert notebook.value("a.tolist()") == [[0, 1], [2, 3]]
+        assert notebook.value("os.getcwd()") == str(tmp_path)
