@@ -2,7 +2,8 @@
 
 pytest-xdist runs each test module on one worker (``--dist loadfile``, see pyproject.toml), so a
 module that needs a notebook's run makes it itself: tests/test_notebook_NN.py runs notebook NN
-once, tests/test_site.py runs the series once to build the site from it.
+once, tests/test_site.py runs the series once to build the site from it. The modules marked
+slow (grading, the site) go to the workers first.
 """
 
 import pytest
@@ -10,6 +11,11 @@ from nbclient.exceptions import CellExecutionError
 from testbook import testbook
 
 from notebooks import NOTEBOOK_DIR, NotebookError, failed_cell, kernel_settings
+
+
+def pytest_collection_modifyitems(items):
+    """Modules marked slow first: pytest-xdist hands modules to its workers in this order."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: modules stay whole
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,8 @@ RELOAD = (
     'utils = importlib.reload(sys.modules["utils"])  # the original checks, whatever an answer did to utils'
 )
 
+pytestmark = pytest.mark.slow
+
 # --- Reading the exercise markup -------------------------------------------------------------
 
 

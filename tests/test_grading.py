@@ -32,6 +32,8 @@ NOTEBOOK = notebook_paths()[0]  # a quick notebook to grade
 # its worker, and the run after that grades it in a few seconds more than a right one.
 SLOW = "import time\n\ntime.sleep(5)\n"
 
+pytestmark = pytest.mark.slow
+
 
 def answers(nb) -> list[int]:
     return [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution")]

@@ -38,6 +38,8 @@ WIDEST_FIGURE = 1200  # pixels: figsize up to 12 inches at the series' 80 dpi, w
 PATHS = notebook_paths()
 BUILD = [sys.executable, str(ROOT / "tools" / "build_site.py")]
 
+pytestmark = pytest.mark.slow
+
 
 # --- what a notebook should show --------------------------------------------------------------
 
