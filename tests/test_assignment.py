@@ -223,9 +223,16 @@ def test_stderr_costs_a_check_cell_no_points_but_an_error_still_does():
 def test_while_nbgrader_grades_the_cifar10_loader_never_downloads(tmp_path, monkeypatch, capsys):
     import utils
 
+    attempts = []
+
+    def connect(sock, address):
+        attempts.append(address)
+        raise OSError("no network in this test")
+
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # as nbgrader sets it for the kernel
-    monkeypatch.setattr(utils, "_reachable", lambda *a: pytest.fail("must not probe the network"))
+    monkeypatch.setattr(socket.socket, "connect", connect)
     assert isinstance(utils.load_cifar10_test(root=tmp_path), utils.CIFAR10Sample)
+    assert attempts == [], "not even a probe of the network"
     assert "nbgrader does not download while it grades" in capsys.readouterr().out
 
 
@@ -318,7 +325,8 @@ def test_the_zip_for_the_course_page_is_the_release(course):
 
 # --- Submissions, collected and autograded --------------------------------------------------------
 
-NOISY_CHECK = '''import logging
+NOISY = """import functools
+import logging
 import warnings
 
 import matplotlib.pyplot as plt
@@ -326,22 +334,23 @@ import numpy as np
 import torch
 
 warnings.simplefilter("always")
-_check = utils.check
 
 
-def noisy_check(*args, **kwargs):
-    """utils.check, after a torch, a NumPy and two matplotlib warnings and a log line."""
-    torch.tensor(torch.ones(1))
-    np.ones(1) / 0
-    plt.figure()
-    plt.legend()
-    plt.close()
-    logging.getLogger("matplotlib").warning("a matplotlib log line")
-    return _check(*args, **kwargs)
+def noisy(function):
+    # The function, after a torch, a NumPy and two matplotlib warnings and a log line.
 
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        torch.tensor(torch.ones(1))
+        np.ones(1) / 0
+        plt.figure()
+        plt.legend()
+        plt.close()
+        logging.getLogger("matplotlib").warning("a matplotlib log line")
+        return function(*args, **kwargs)
 
-utils.check = noisy_check
-'''
+    return call
+"""
 
 
 def solved(course: Path, path: Path):
@@ -406,9 +415,12 @@ def adversarial(course: Path) -> dict[str, tuple[Path, object]]:
     nb.cells[answer].source = 'raise RuntimeError("my answer is broken")\n' + nb.cells[answer].source
     subs["raises"] = (raises, nb)
 
-    nb = solved(course, warns)  # every check cell warns, through a patched utils.check
-    for answer in answers(nb):  # in every answer: the hidden tests reload utils
-        nb.cells[answer].source = NOISY_CHECK + "\n" + nb.cells[answer].source
+    nb = solved(course, warns)  # every answer's function warns when its check cell calls it
+    for answer in answers(nb):
+        functions, _ = attacks.defined_names(nb.cells[answer].source)
+        assert functions, f"{warns.name}, cell {answer}: pick a notebook whose answers are functions"
+        wrapped = "\n".join(f"{name} = noisy({name})" for name in functions)
+        nb.cells[answer].source += "\n\n\n" + NOISY + "\n\n" + wrapped + "\n"
     subs["warns"] = (warns, nb)
     return subs
 
@@ -561,10 +573,8 @@ def test_warnings_in_a_check_cell_cost_no_points(course, graded):
     path = graded["warns"]
     cells = scores(course, "warns", path)
     assert all(score == top for score, top in cells.values()), cells
-    ran = autograded(course, "warns", path).cells
-    # Only right after an answer: a hidden test reloads utils, and the next answer patches it again.
-    for before, cell in zip(ran, ran[1:], strict=False):
-        if kind(cell) == "check" and kind(before) == "answer":
+    for cell in autograded(course, "warns", path).cells:
+        if kind(cell) == "check":
             streams = [o for o in cell.outputs if o.output_type == "stream"]
             text = "".join(o.text for o in streams)
             assert "UserWarning: To copy construct from a tensor" in text  # torch
@@ -703,10 +713,9 @@ def test_flags_csv_names_every_attacking_cell_and_no_honest_one(course, graded):
     assert {"imports os", "imports socket", "imports sqlite3", "imports subprocess", "calls open"} <= escape
     assert "defines __eq__" in reasons[("x-equal", graded["x-equal"].stem)]
     assert "assigns to utils.check" in reasons[("x-fakecheck", graded["x-fakecheck"].stem)]
-    assert "assigns to utils.check" in reasons[("warns", graded["warns"].stem)]
-    assert not {student for student, _ in reasons} & {"solved", "blank"}
+    assert not {student for student, _ in reasons} & {"solved", "blank", "raises", "warns"}
     log = (course.parent / "autograde.log").read_text()
-    assert re.search(r"flagged: \d+ cells of 4 students", log), log[-2000:]
+    assert re.search(r"flagged: \d+ cells of 3 students", log), log[-2000:]
 
 
 def test_the_escape_works_where_nothing_stops_it(course, graded, tmp_path):
