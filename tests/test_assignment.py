@@ -51,7 +51,7 @@ RELOAD = (
     'utils = importlib.reload(sys.modules["utils"])  # the original checks, whatever an answer did to utils'
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(80)  # seconds, alone on a 2-core machine
 
 # --- Reading the exercise markup -------------------------------------------------------------
 

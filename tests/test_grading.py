@@ -32,7 +32,7 @@ NOTEBOOK = notebook_paths()[0]  # a quick notebook to grade
 # its worker, and the run after that grades it in a few seconds more than a right one.
 SLOW = "import time\n\ntime.sleep(5)\n"
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(100)  # seconds, alone on a 2-core machine
 
 
 def answers(nb) -> list[int]:

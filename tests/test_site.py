@@ -38,7 +38,7 @@ WIDEST_FIGURE = 1200  # pixels: figsize up to 12 inches at the series' 80 dpi, w
 PATHS = notebook_paths()
 BUILD = [sys.executable, str(ROOT / "tools" / "build_site.py")]
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(100)  # seconds, alone on a 2-core machine
 
 
 # --- what a notebook should show --------------------------------------------------------------
