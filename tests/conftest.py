@@ -1,38 +1,47 @@
-"""Shared fixtures: each notebook is executed once per test session and the result reused."""
+"""Shared fixtures.
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+pytest-xdist runs each test module on one worker (``--dist loadfile``, see pyproject.toml), so a
+module that needs a notebook's run makes it itself: tests/test_notebook_NN.py runs notebook NN
+once, tests/test_site.py runs the series once to build the site from it. The modules marked
+slow (grading, the site) go to the workers first, the longest first.
+"""
 
 import numpy as np
 import pytest
+from nbclient.exceptions import CellExecutionError
+from testbook import testbook
 
-from notebooks import execute, notebook_paths
+from notebooks import NOTEBOOK_DIR, NotebookError, failed_cell, kernel_settings
 
 
-@pytest.fixture(scope="session")
-def executed():
-    """``executed("04_im2col_vs_conv2d")`` -> (executed notebook, snapshot of its globals).
+def pytest_collection_modifyitems(items):
+    """The slowest modules first, by the seconds their ``slow`` marker gives: pytest-xdist hands
+    modules to its workers in this order, so the long ones start at once and apart (the two
+    grading modules each want both cores), and the short ones fill in around them."""
 
-    The first call for a notebook runs it headless (offline, in its own folder); later calls
-    return the same result, so every test of a notebook reads one and the same run.
-    ``executed(stem, run=2)`` is a second, independent run (for the determinism test).
+    def seconds(item) -> float:
+        marker = item.get_closest_marker("slow")
+        return -(marker.args[0] if marker.args else 60) if marker else 0
 
-    The first request for a run starts that run of every notebook, two at a time in separate
-    processes: a notebook spends most of its time starting a kernel and importing PyTorch on
-    one core, so two at once take about half as long on a 2-core machine.
+    items.sort(key=seconds)  # stable: a module's tests stay together, in their order
+
+
+@pytest.fixture(scope="module")
+def notebook(request):
+    """The notebook the test module names in ``NOTEBOOK``, every cell run in one kernel that
+    stays up for the module's tests: a testbook client. ``notebook.nb`` is the executed notebook,
+    ``notebook.value("x.tolist()")`` what an expression evaluates to in the kernel.
+
+    The notebook runs headless, in its own folder, as `make html` runs it; a cell that raises
+    fails every test of the module with the notebook's and the cell's name.
     """
-    # "spawn": a fork of this process, which has imported torch, could hang in the child.
-    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
-    futures = {}
-
-    def run(stem: str, run: int = 1):
-        if (stem, run) not in futures:
-            for path in notebook_paths():
-                futures[(path.stem, run)] = pool.submit(execute, path)
-        return futures[(stem, run)].result()
-
-    yield run
-    pool.shutdown(cancel_futures=True)
+    path = NOTEBOOK_DIR / f"{request.module.NOTEBOOK}.ipynb"
+    with kernel_settings(path) as settings, testbook(str(path), timeout=300, **settings) as client:
+        try:
+            client.execute()
+        except CellExecutionError as error:
+            raise NotebookError(f"{failed_cell(path, client.nb)} raised:\n{error}") from None
+        yield client
 
 
 @pytest.fixture(scope="session")

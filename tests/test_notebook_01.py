@@ -1,4 +1,7 @@
-"""Notebook 01, the CS231n example: its numbers, recomputed here from the notebook's own arrays."""
+"""Notebook 01, the CS231n example: it runs clean, its numbers (recomputed here from its own arrays),
+its exercise's checks (planted mistakes named, the answer never given)."""
+
+# ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
 
 import re
 
@@ -6,51 +9,54 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-STEM = "01_cs231n_worked_example"
+import notebook_checks as checks
+
+NOTEBOOK = "01_cs231n_worked_example"
 
 
-def example(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def test_runs_without_writing_to_stderr(notebook):
+    checks.assert_nothing_on_stderr(notebook.nb)
+
+
+def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
+    checks.assert_every_check_passes(notebook.nb)
+
+
+# --- the notebook's numbers ---------------------------------------------------------------------
+
+
+def example(notebook) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The notebook's input x (1, 3, 5, 5), weights w (2, 3, 3, 3) and biases b (2,)."""
-    return tuple(np.array(values[name]) for name in ("x", "w", "b"))
+    return tuple(np.array(notebook.value(f"{name}.tolist()")) for name in ("x", "w", "b"))
 
 
-def conv(values, stride: int = 2) -> np.ndarray:
-    """PyTorch's convolution of the notebook's arrays, run here, in float64."""
-    x, w, b = (torch.tensor(a, dtype=torch.float64) for a in example(values))
-    return F.conv2d(x, w, b, stride=stride, padding=1).numpy()
+def conv(notebook, stride: int = 2, flip: bool = False) -> np.ndarray:
+    """PyTorch's convolution of the notebook's arrays, run here, in float64 (filters flipped or not)."""
+    x, w, b = (torch.tensor(a, dtype=torch.float64) for a in example(notebook))
+    return F.conv2d(x, w.flip(-2, -1) if flip else w, b, stride=stride, padding=1).numpy()
 
 
-def test_the_numbers_are_in_the_demo_style(executed):
-    _, values = executed(STEM)
-    x, w, b = example(values)
+def test_the_numbers_are_in_the_demo_style(notebook):
+    x, w, b = example(notebook)
     assert x.shape == (1, 3, 5, 5) and set(np.unique(x)) <= {0, 1, 2}
     assert w.shape == (2, 3, 3, 3) and set(np.unique(w)) <= {-1, 0, 1}
     assert b.tolist() == [1, 0]
-    assert np.array(values["output"]).shape == (1, 2, 3, 3)
 
 
-def test_the_three_implementations_agree_exactly_and_with_pytorch_run_here(executed):
-    _, values = executed(STEM)
-    naive = np.array(values["output"])
-    assert np.array_equal(naive, np.array(values["output_module"]))
-    assert np.array_equal(naive, np.array(values["output_functional"]))
-    assert np.array_equal(naive, conv(values))
+def test_the_loop_gives_what_pytorch_gives_here(notebook):
+    assert np.array_equal(np.array(notebook.value("output.tolist()")), conv(notebook))
 
 
-def test_the_explained_value_is_2_and_the_sum_of_its_27_products_plus_bias(executed):
-    _, values = executed(STEM)
-    x, w, b = example(values)
-    k, i, j = values["explained"]
+def test_the_explained_value_is_2_and_the_sum_of_its_27_products_plus_bias(notebook):
+    x, w, b = example(notebook)
+    k, i, j = notebook.value("explained")
     x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     products = x_pad[0, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * w[k]  # (3, 3, 3)
     assert products.size == 27
-    assert products.sum() + b[k] == 2
-    assert (
-        values["explained_value"] == 2 == np.array(values["output"])[0, k, i, j] == conv(values)[0, k, i, j]
-    )
+    assert products.sum() + b[k] == 2 == conv(notebook)[0, k, i, j]
     # The notebook's figure shows these 27 products, channel by channel, row by row.
-    assert np.array_equal(np.array(values["products"]), products)
-    assert values["channel_totals"] == products.sum(axis=(1, 2)).tolist()
+    assert np.array_equal(np.array(notebook.value("products.tolist()")), products)
+    assert notebook.value("channel_totals.tolist()") == products.sum(axis=(1, 2)).tolist()
     # Every channel adds a different, non-zero amount (the reason for the seed).
     assert len(set(products.sum(axis=(1, 2)).tolist()) - {0}) == 3
 
@@ -69,43 +75,36 @@ def is_good(seed: int) -> bool:
     return sums.sum() + 1 == 2 and len(set(sums.tolist()) - {0}) == 3
 
 
-def test_the_seed_is_the_first_that_gives_a_2_worth_explaining(executed):
-    _, values = executed(STEM)
-    seed = values["example_seed"]
-    assert values["explained"] == [0, 0, 1]
+def test_the_seed_is_the_first_that_gives_a_2_worth_explaining(notebook):
+    seed = notebook.value("example_seed")
+    assert notebook.value("explained") == [0, 0, 1]
     assert is_good(seed) and not any(is_good(s) for s in range(seed))
     x, w = draw_example(seed)
-    assert np.array_equal(x, np.array(values["x"])) and np.array_equal(w, np.array(values["w"]))
+    notebook_x, notebook_w, _ = example(notebook)
+    assert np.array_equal(x, notebook_x) and np.array_equal(w, notebook_w)
 
 
-def test_flipping_the_kernel_is_the_textbook_convolution(executed):
-    _, values = executed(STEM)
-    x, w, b = (torch.tensor(a, dtype=torch.float64) for a in example(values))
-    flipped = F.conv2d(x, w.flip(-2, -1), b, stride=2, padding=1).numpy()
-    np.testing.assert_array_equal(np.array(values["true_convolution"]), flipped)
-    assert values["flip_changes"] == int((flipped != conv(values)).sum()) > 0
-    signal, taps = np.array(values["signal"]), np.array(values["taps"])
-    assert values["numpy_convolution"] == np.convolve(signal, taps, mode="valid").tolist()
-    assert values["numpy_convolution"] != np.correlate(signal, taps, mode="valid").tolist()
+def test_flipping_the_kernel_is_the_textbook_convolution(notebook):
+    flipped = conv(notebook, flip=True)
+    np.testing.assert_array_equal(np.array(notebook.value("true_convolution.tolist()")), flipped)
+    assert notebook.value("flip_changes") == int((flipped != conv(notebook)).sum()) > 0
+    # The 1-D example is one where flipping matters: convolution and correlation differ.
+    signal, taps = (np.array(notebook.value(f"{name}.tolist()")) for name in ("signal", "taps"))
+    assert notebook.value("numpy_convolution.tolist()") != np.correlate(signal, taps, mode="valid").tolist()
 
 
-def test_the_sum_written_out_matches_the_table(executed):
-    nb, values = executed(STEM)
-    text = next(
-        "".join(out.get("text", "") for out in cell.outputs)
-        for cell in nb.cells
-        if cell.cell_type == "code" and "explained_value =" in cell.source
-    )
+def test_the_sum_written_out_matches_the_table(notebook):
+    text = checks.printed(notebook.nb, "explained_value =")
     channel_sums = [int(s) for s in re.findall(r"^channel \d: .* = (-?\d+)$", text, re.MULTILINE)]
-    assert channel_sums == values["channel_totals"]
+    assert channel_sums == notebook.value("channel_totals.tolist()")
     assert text.rstrip().endswith("= 2")
 
 
-def test_the_animation_has_one_frame_per_output_cell_works_offline_and_no_static_copy(executed):
-    nb, _ = executed(STEM)
-    figure = next(c for c in nb.cells if c.cell_type == "code" and "def draw_frame" in c.source)
+def test_the_animation_has_one_frame_per_output_cell_works_offline_and_no_static_copy(notebook):
+    cells = [c for c in notebook.nb.cells if c.cell_type == "code"]
+    figure = next(c for c in cells if "def draw_frame" in c.source)
     assert figure.outputs == [], "the animation's figure is not shown as a still"
-    cell = next(c for c in nb.cells if c.cell_type == "code" and "utils.animation_html(" in c.source)
+    cell = next(c for c in cells if "utils.animation_html(" in c.source)
     assert len(cell.outputs) == 1, "only the animation"
     html = cell.outputs[0]["data"]["text/html"]
     assert len(re.findall(r"frames\[\d+\] = \"data:image/png;base64", html)) == 9
@@ -114,17 +113,58 @@ def test_the_animation_has_one_frame_per_output_cell_works_offline_and_no_static
     assert 'title="Play"' in html
 
 
-def conv_stride_3(values) -> np.ndarray:
-    """The exercise's convolution: the same arrays with stride 3 and padding 2, in float64."""
-    x, w, b = (torch.tensor(a, dtype=torch.float64) for a in example(values))
-    return F.conv2d(x, w, b, stride=3, padding=2).numpy()
+# --- the exercise: planted mistakes -------------------------------------------------------------
+
+# (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
+PLANTED = [
+    ("ex1a-check", "ex1_shape = (1, 2, 2, 2)", "one position too few"),
+    ("ex1a-check", "ex1_shape = (1, 2, 1, 1)", "shape without padding"),
+    ("ex1a-check", "ex1_shape = (1, 3, 3, 2)", "PyTorch's order is (N, K, H_out, W_out)"),
+    ("ex1a-check", "ex1_shape = (1, 2, 3.0, 3.0)", "expected an integer, got the float 3.0"),
+    ("ex1a-check", "ex1_shape = None", "got None"),
+    ("ex1b-check", "ex1_top, ex1_left = 3, 0", "row and column swapped"),
+    ("ex1b-check", "ex1_top, ex1_left = 0, 1", "multiply by the stride"),
+    ("ex1b-check", "ex1_top, ex1_left = -2, 1", "counted in the unpadded input"),
+    ("ex1b-check", "ex1_top, ex1_left = 0, 2", "where stride 2"),
+    (
+        "ex1c-check",
+        "ex1_value = int((np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))[0, :, 0:3, 3:6] * w[0]).sum())",
+        "the bias b[0] is missing",
+    ),
+    (
+        "ex1c-check",
+        "ex1_value = int((np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))[0, :, 3:6, 0:3] * w[0]).sum() + b[0])",
+        "row and column swapped",
+    ),
+    (
+        "ex1c-check",
+        "ex1_value = int((np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))[0, :, 0:3, 3:6] * w[1]).sum() + b[1])",
+        "the second filter",
+    ),
+    (
+        "ex1c-check",
+        "ex1_value = int((np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))[0, :, 0:3, 3:6] * w[0]).sum() + b[0])",
+        "the value with padding 1",
+    ),
+    (
+        "ex1c-check",
+        "ex1_value = float((np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))[0, :, 0:3, 3:6] * w[0]).sum() + b[0])",
+        "expected an integer, got the float",
+    ),
+]
+
+# What no failure message of a part may show: the expected values of its visible cases.
+SECRETS = {
+    "ex1a-check": [r"\(1, 2, 3, 3\)"],
+    "ex1b-check": [r"\(0, 3\)"],
+    "ex1c-check": [r"(?<![\w.(\[-])4(?![\w.])"],
+}
 
 
-def test_the_exercise_answers_are_right(executed):
-    _, values = executed(STEM)
-    out = conv_stride_3(values)
-    assert tuple(values["ex1_shape"]) == out.shape == (1, 2, 3, 3)
-    assert (values["ex1_top"], values["ex1_left"]) == (0, 3)
-    assert values["ex1_value"] == out[0, 0, 0, 1]
-    window = np.array(values["ex1_pad"])[0, :, 0:3, 3:6]  # the 9 x 9 padded input's window
-    assert (window != 0).sum() <= 9, "most of that window is padding, as the task says"
+def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
+    checks.assert_every_part_has_three_planted_mistakes(notebook.nb, PLANTED)
+
+
+def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
+    results = checks.run_planted(notebook, PLANTED)
+    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, SECRETS)

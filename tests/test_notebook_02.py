@@ -1,9 +1,25 @@
-"""Notebook 02, the output-size formula: its numbers, recomputed here with nn.Conv2d."""
+"""Notebook 02, the output-size formula: it runs clean, its numbers (recomputed here with
+nn.Conv2d), its exercises' checks (planted mistakes named, the answers never given)."""
+
+# ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
 
 import torch
 from torch import nn
 
-STEM = "02_output_size_formula"
+import notebook_checks as checks
+
+NOTEBOOK = "02_output_size_formula"
+
+
+def test_runs_without_writing_to_stderr(notebook):
+    checks.assert_nothing_on_stderr(notebook.nb)
+
+
+def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
+    checks.assert_every_check_passes(notebook.nb)
+
+
+# --- the notebook's numbers ---------------------------------------------------------------------
 
 
 def conv2d_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int | str:
@@ -35,35 +51,24 @@ def input_cells_never_read(n: int, k: int, s: int, p: int, d: int) -> list[int]:
     return [cell for cell in range(n) if cell + p not in read]
 
 
-def printed(nb, snippet: str) -> str:
-    """The text printed by the code cell whose source contains ``snippet``."""
-    cell = next(c for c in nb.cells if c.cell_type == "code" and snippet in c.source)
-    return "".join(out.get("text", "") for out in cell.outputs)
+def test_the_posts_example_gives_28x28x4(notebook):
+    assert notebook.value("by_hand") == 28
+    assert "28 x 28 x 4" in checks.printed(notebook.nb, "post_shape =")
 
 
-def test_the_posts_example_gives_28x28x4(executed):
-    nb, values = executed(STEM)
-    assert values["by_hand"] == 28
-    assert values["post_shape"] == [1, 4, 28, 28]
-    assert "28 x 28 x 4" in printed(nb, "post_shape =")
-
-
-def test_the_sweep_checked_many_configurations_and_none_disagreed(executed):
-    nb, values = executed(STEM)
-    assert values["sweep_checked"] >= 1000
-    assert values["sweep_disagreements"] == []
-    assert values["refused"] > 0 and values["floored"] > 0, "the sweep covers both edge cases"
-    text = printed(nb, "sweep_checked =")
-    assert f"configurations checked: {values['sweep_checked']}" in text
+def test_the_sweep_checked_many_configurations_including_both_edge_cases(notebook):
+    checked = notebook.value("sweep_checked")
+    assert checked >= 1000
+    assert notebook.value("refused") > 0 and notebook.value("floored") > 0
+    text = checks.printed(notebook.nb, "sweep_checked =")
+    assert f"configurations checked: {checked}" in text
     assert "disagreements with nn.Conv2d: 0" in text
 
 
-def test_the_cases_table_matches_nn_conv2d_and_the_windows(executed):
-    _, values = executed(STEM)
-    table = values["cases_table"]
-    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+def test_the_cases_table_matches_nn_conv2d_and_the_windows(notebook):
+    rows = notebook.value("cases_table.to_dict('index')")
     assert len(rows) >= 8
-    for name, row in zip(table["index"], rows, strict=True):
+    for name, row in rows.items():
         n, k, s, p, d = (row[key] for key in ("n", "k", "s", "p", "d"))
         expected = conv2d_size(n, k, s, p, d)
         assert row["formula"] == row["nn.Conv2d"] == expected, name
@@ -71,39 +76,32 @@ def test_the_cases_table_matches_nn_conv2d_and_the_windows(executed):
             assert len(windows(n, k, s, p, d)) == expected, name
             assert row["cells the floor drops"] == cells_after_the_last_window(n, k, s, p, d), name
             assert row["input cells never read"] == input_cells_never_read(n, k, s, p, d), name
-    kinds = " ".join(table["index"])
+    kinds = " ".join(rows)
     assert "same" in kinds and "dilation" in kinds and "does not fit" in kinds
-    assert [6] in [row["input cells never read"] for row in rows], "stride 2 on 7 cells skips cell 6"
+    assert [6] in [row["input cells never read"] for row in rows.values()], "stride 2 on 7 cells skips cell 6"
 
 
-def test_the_kernel_that_does_not_fit_prints_the_utils_error(executed):
-    nb, values = executed(STEM)
-    assert "kernel_size" in values["fit_error"] and "more than the padded input" in values["fit_error"]
-    assert values["fit_error"] in printed(nb, "fit_error =")
+def test_the_kernel_that_does_not_fit_prints_the_utils_error(notebook):
+    fit_error = notebook.value("fit_error")
+    assert "kernel_size" in fit_error and "more than the padded input" in fit_error
+    assert fit_error in checks.printed(notebook.nb, "fit_error =")
 
 
-def test_the_pitfalls_show_the_right_numbers(executed):
-    _, values = executed(STEM)
-    assert list(values["pitfall_padding"].values()) == [
+def test_the_pitfalls_show_the_right_numbers(notebook):
+    assert list(notebook.value("pitfall_padding").values()) == [
         32,
         conv2d_size(32, 3, 1, 1),
         conv2d_size(32, 3, 1, 2),
     ]
     assert conv2d_size(32, 3, 1, 2) == 34
-    assert values["cs231n_value"] == 4.5 and values["pytorch_value"] == conv2d_size(10, 3, 2, 0) == 4
-    assert values["same_is_end_heavy"] is True and values["same_is_start_heavy"] is False
-    assert values["same_warning"].startswith("Using padding='same' with even kernel lengths")
+    assert notebook.value("cs231n_value") == 4.5
+    assert notebook.value("pytorch_value") == conv2d_size(10, 3, 2, 0) == 4
+    assert notebook.value("same_is_end_heavy") is True and notebook.value("same_is_start_heavy") is False
+    assert notebook.value("same_warning").startswith("Using padding='same' with even kernel lengths")
 
 
-def test_the_exercise_answer_gives_resnets_stem_its_shape(executed):
-    _, values = executed(STEM)
-    assert values["stem_padding"] == 3
-    assert conv2d_size(224, 7, 2, values["stem_padding"]) == 112
-
-
-def test_same_padding_with_even_dilation_is_symmetric_and_silent(executed):
-    _, values = executed(STEM)
-    assert values["dilated_is_even"] is True and values["dilated_warning"] == "none"
+def test_same_padding_with_even_dilation_is_symmetric_and_silent(notebook):
+    assert notebook.value("dilated_is_even") is True and notebook.value("dilated_warning") == "none"
 
 
 def receptive_field_by_sliding(layers: list[list[int]]) -> int:
@@ -114,12 +112,116 @@ def receptive_field_by_sliding(layers: list[list[int]]) -> int:
     return max(cells) - min(cells) + 1
 
 
-def test_the_receptive_fields_match_windows_followed_down_the_stack(executed):
-    _, values = executed(STEM)
-    table = values["fields"]
-    assert table["index"][:3] == ["one 3x3", "three 3x3", "one 7x7"]
-    assert table["columns"] == ["receptive field (input cells)"]
-    stacks = values["stacks"]
-    for name, row in zip(table["index"], table["data"], strict=True):
-        assert row[0] == receptive_field_by_sliding(stacks[name]), name
-    assert [row[0] for row in table["data"]] == [3, 7, 7, 11, 15, 27]
+def test_the_receptive_fields_match_windows_followed_down_the_stack(notebook):
+    fields = notebook.value("fields['receptive field (input cells)'].to_dict()")
+    assert list(fields)[:3] == ["one 3x3", "three 3x3", "one 7x7"]
+    stacks = notebook.value("stacks")
+    for name, field in fields.items():
+        assert field == receptive_field_by_sliding(stacks[name]), name
+    assert list(fields.values()) == [3, 7, 7, 11, 15, 27]
+
+
+# --- the exercises: planted mistakes ------------------------------------------------------------
+
+ALWAYS_EQUAL = """
+class Padding(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+"""
+
+# (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
+PLANTED = [
+    (
+        "ex1-check",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n    return [s * (out - 1) + d * (k - 1) + 1 - 2 * p]",
+        "only one size",
+    ),
+    (
+        "ex1-check",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n"
+        "    smallest = s * (out - 1) + d * (k - 1) + 1 - p\n"
+        "    return [n for n in range(smallest, smallest + s) if n >= 1]",
+        "padding counted once",
+    ),
+    (
+        "ex1-check",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n"
+        "    smallest = s * (out - 1) + d * (k - 1) + 1 - 2 * p\n"
+        "    return [n for n in range(smallest - s + 1, smallest + 1) if n >= 1]",
+        "the floor rounds down",
+    ),
+    (
+        "ex1-check",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n"
+        "    smallest = s * (out - 1) + k - 2 * p\n"
+        "    return [n for n in range(smallest, smallest + s) if n >= 1]",
+        "dilation ignored",
+    ),
+    (
+        "ex1-check",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n"
+        "    return [n for n in range(1, 300) if utils.conv_output_size(n, k, s, p, d) == out]",
+        "input_sizes uses conv_output_size, which this exercise asks you not to use",
+    ),
+    (
+        "ex1-check",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n    sizes = [s * (out - 1) + d * (k - 1) + 1 - 2 * p]",
+        "got None (no value: does a function end without `return`",
+    ),
+    (
+        "ex2-check",
+        "def receptive_field(layers):\n    return 1 + sum(d * (k - 1) for k, s, d in layers)",
+        "the strides are missing",
+    ),
+    (
+        "ex2-check",
+        "def receptive_field(layers):\n"
+        "    field, step = 1, 1\n"
+        "    for k, s, d in layers:\n"
+        "        step *= s\n"
+        "        field += d * (k - 1) * step\n"
+        "    return field",
+        "a layer's own stride counted",
+    ),
+    (
+        "ex2-check",
+        "def receptive_field(layers):\n"
+        "    field, step = 1, 1\n"
+        "    for k, s, d in layers:\n"
+        "        field += (k - 1) * step\n"
+        "        step *= s\n"
+        "    return field",
+        "dilation ignored",
+    ),
+    ("ex3-check", "stem_padding = 6", "that is the total padding"),
+    ("ex3-check", "stem_padding = 2", "one cell short"),
+    ("ex3-check", "stem_padding = (7 - 1) / 2", "expected an integer, got the float 3.0"),
+    ("ex3-check", "stem_padding = '3'", "got the string '3'"),
+    (
+        "ex3-check",
+        ALWAYS_EQUAL + "stem_padding = Padding(0)",
+        "class Padding, which defines its own comparison",
+    ),
+    # Replacing utils.check fools the visible checks, not the hidden test, which reloads utils.
+    ("ex3-check", "utils.check = lambda *args, **kwargs: None\nstem_padding = 5", "not the right value"),
+]
+
+# What no failure message of a part may show: the expected values of its visible cases.
+SECRETS = {
+    "ex1-check": [r"\[7, 8\]", r"\[5, 6\]", r"\[32\]"],
+    "ex2-check": [r"\b15\b"],
+    "ex3-check": [r"(?<![\w.(\[-])3(?![\w.])"],
+}
+
+
+def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
+    checks.assert_every_part_has_three_planted_mistakes(notebook.nb, PLANTED)
+
+
+def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
+    results = checks.run_planted(notebook, PLANTED)
+    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, SECRETS)

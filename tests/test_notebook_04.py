@@ -1,68 +1,137 @@
-"""Notebook 04 (im2col versus nn.Conv2d): the seed post's numbers, read from the executed notebook.
+"""Notebook 04, im2col versus nn.Conv2d: it runs clean, the seed post's numbers, its exercise's
+checks (planted mistakes named, the answer never given)."""
 
-The tests read the notebook's own variables from one headless run (the ``executed`` fixture).
-"""
+# ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
 
 import numpy as np
 import pytest
 
-STEM = "04_im2col_vs_conv2d"
+import notebook_checks as checks
+
+NOTEBOOK = "04_im2col_vs_conv2d"
 POST_FIRST_ROW = [-0.0445, 0.0310, -0.0023, 0.0916, -0.0102]  # printed in the seed post
 
 
-@pytest.fixture(scope="module")
-def run(executed):
-    return executed(STEM)
+def test_runs_without_writing_to_stderr(notebook):
+    checks.assert_nothing_on_stderr(notebook.nb)
 
 
-def test_the_layer_has_the_seed_posts_weights(run):
-    _, values = run
-    assert [round(v, 4) for v in values["first_row"]] == POST_FIRST_ROW
-    assert [round(v, 4) for v in np.array(values["w"])[0, 0, 0]] == POST_FIRST_ROW
+def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
+    checks.assert_every_check_passes(notebook.nb)
 
 
-def test_the_four_shapes_are_the_seed_posts(run):
-    nb, values = run
-    assert np.shape(values["w"]) == (1, 3, 5, 5)
-    assert np.shape(values["inp_unf"]) == (1, 75, 784)
-    assert np.shape(values["out_unf"]) == (1, 1, 784)
-    assert np.shape(values["im2col_output"]) == (1, 1, 28, 28)
-    assert [values["height_out"], values["width_out"]] == [28, 28]
-    text = "".join(o.get("text", "") for c in nb.cells if "inp_unf.shape =" in c.source for o in c.outputs)
-    assert "inp_unf.shape = torch.Size([1, 75, 784])" in text
+# --- the notebook's numbers ---------------------------------------------------------------------
 
 
-def test_im2col_matches_conv2d_to_float32_rounding(run):
-    _, values = run
-    assert 0 <= values["max_diff"] < 1e-5
-    conv, im2col = np.array(values["conv_output"]), np.array(values["im2col_output"])
-    assert np.abs(conv - im2col).max() == pytest.approx(values["max_diff"])
+def array(notebook, name: str) -> np.ndarray:
+    return np.array(notebook.value(f"{name}.tolist()"))
+
+
+def test_the_layer_has_the_seed_posts_weights(notebook):
+    assert [round(v, 4) for v in notebook.value("first_row.tolist()")] == POST_FIRST_ROW
+    assert [round(v, 4) for v in array(notebook, "w")[0, 0, 0]] == POST_FIRST_ROW
+
+
+def test_the_four_shapes_are_the_seed_posts(notebook):
+    assert notebook.value("list(w.shape)") == [1, 3, 5, 5]
+    assert notebook.value("list(inp_unf.shape)") == [1, 75, 784]
+    assert notebook.value("list(out_unf.shape)") == [1, 1, 784]
+    assert notebook.value("list(im2col_output.shape)") == [1, 1, 28, 28]
+    assert [notebook.value("height_out"), notebook.value("width_out")] == [28, 28]
+    assert "inp_unf.shape = torch.Size([1, 75, 784])" in checks.printed(notebook.nb, "inp_unf.shape =")
+
+
+def test_the_printed_difference_is_the_largest_between_the_two_outputs(notebook):
+    conv, im2col = array(notebook, "conv_output"), array(notebook, "im2col_output")
+    assert np.abs(conv - im2col).max() == pytest.approx(notebook.value("max_diff"))
     assert np.abs(conv).max() > 0.1  # a real output, not zeros
-    assert 0 <= values["max_diff4"] < 1e-5
-    assert np.array(values["im2col4"]).shape == (1, 4, 28, 28)
+    assert notebook.value("list(im2col4.shape)") == [1, 4, 28, 28]
 
 
-def test_utils_im2col_is_exactly_unfold(run):
-    _, values = run
-    assert values["im2col_equals_unfold"] is True
-    assert np.array_equal(np.array(values["cols"]), np.array(values["inp_unf"]))
-    column = np.array(values["column"])
-    assert column.shape == (75,)
-    assert values["by_hand"] == pytest.approx(values["from_conv"], abs=1e-5)
+def test_edge_filters_agree_between_conv2d_and_im2col(notebook):
+    assert (
+        notebook.value("list(edges_conv.shape)")
+        == notebook.value("list(edges_im2col.shape)")
+        == [1, 3, 30, 30]
+    )
+    assert notebook.value("edge_max_diff") < 1e-5
+    assert np.abs(array(notebook, "edges_conv")).max() > 1  # the cat has edges
 
 
-def test_edge_filters_agree_between_conv2d_and_im2col(run):
-    _, values = run
-    assert np.shape(values["edges_conv"]) == np.shape(values["edges_im2col"]) == (1, 3, 30, 30)
-    assert values["edge_max_diff"] < 1e-5
-    assert np.abs(np.array(values["edges_conv"])).max() > 1  # the cat has edges
-
-
-def test_1x1_groups_and_channels_last(run):
-    _, values = run
-    assert values["unfold_1x1_is_input"] is True and values["one_by_one_diff"] < 1e-5
-    grouped = values["grouped"]
+def test_1x1_groups_and_channels_last(notebook):
+    assert notebook.value("unfold_1x1_is_input") is True and notebook.value("one_by_one_diff") < 1e-5
+    grouped = notebook.value("grouped")
     assert grouped["2"]["zeros"] == 0.5 and grouped["4"]["zeros"] == 0.75
     assert all(found["difference"] < 1e-5 for found in grouped.values())
-    assert values["strides_nchw"] == [3072, 1024, 32, 1] and values["strides_nhwc"] == [3072, 1, 96, 3]
-    assert values["channels_last_same"] is True
+    assert notebook.value("strides_nchw") == [3072, 1024, 32, 1]
+    assert notebook.value("strides_nhwc") == [3072, 1, 96, 3]
+    assert notebook.value("channels_last_same") is True
+
+
+# --- the exercise: planted mistakes -------------------------------------------------------------
+
+# (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
+PLANTED = [
+    (
+        "ex1a-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
+        "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)\n"
+        "    return (w.reshape(len(w), -1) @ columns).view(len(x), len(w), h_out, w_out)",
+        "the biases are missing",
+    ),
+    (
+        "ex1a-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+        "    return F.conv2d(x, w, b, stride=stride, padding=padding)",
+        "conv2d_im2col uses conv2d, which this exercise asks you not to use",
+    ),
+    (
+        "ex1a-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+        "    return utils.conv2d_im2col(x.numpy(), w.numpy(), b.numpy(), stride, padding)",
+        "conv2d_im2col uses conv2d_im2col",
+    ),
+    (
+        "ex1b-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
+        "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)  # (N, C*kh*kw, L)\n"
+        "    product = columns.transpose(1, 2) @ w.reshape(len(w), -1).T + b  # (N, L, K)\n"
+        "    return product.reshape(len(x), len(w), h_out, w_out)",
+        "reshaped as it is: move K before L first",
+    ),
+    (
+        "ex1b-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
+        "    columns = F.unfold(x[:1], w.shape[2:], stride=stride, padding=padding)\n"
+        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(1, len(w), h_out, w_out)",
+        "only the first image",
+    ),
+    (
+        "ex1c-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride)\n"
+        "    columns = F.unfold(x, w.shape[2:], stride=stride)\n"
+        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+        "the padding is missing",
+    ),
+    (
+        "ex1c-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
+        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), padding=padding)\n"
+        "    columns = F.unfold(x, w.shape[2:], padding=padding)\n"
+        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+        "the stride is missing",
+    ),
+]
+
+
+def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
+    checks.assert_every_part_has_three_planted_mistakes(notebook.nb, PLANTED)
+
+
+def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
+    results = checks.run_planted(notebook, PLANTED)
+    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, {})

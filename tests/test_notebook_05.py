@@ -1,48 +1,55 @@
-"""Notebook 05 (what im2col costs): memory, FLOPs, speed and rounding, read from the executed notebook.
+"""Notebook 05, what im2col costs: it runs clean, its memory, FLOPs, speed and rounding numbers, its
+exercises' checks (planted mistakes named, the answers never given)."""
 
-The tests read the notebook's own variables from one headless run (the ``executed`` fixture).
-"""
+# ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
 
 import re
 
 import numpy as np
 import pytest
+import torch
 
+import notebook_checks as checks
 import utils
 
-STEM = "05_im2col_cost"
+NOTEBOOK = "05_im2col_cost"
 
 
-@pytest.fixture(scope="module")
-def run(executed):
-    return executed(STEM)
+def test_runs_without_writing_to_stderr(notebook):
+    checks.assert_nothing_on_stderr(notebook.nb)
 
 
-def test_the_input_and_the_layer_have_the_posts_shapes(run):
-    _, values = run
-    assert np.shape(values["x"]) == (1, 3, 32, 32)
-    assert np.shape(values["w4"]) == (4, 3, 5, 5) and np.shape(values["b4"]) == (4,)
-    assert [values["height_out"], values["width_out"]] == [28, 28]
+def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
+    checks.assert_every_check_passes(notebook.nb)
 
 
-def test_the_memory_table_shows_the_k_squared_blow_up(run):
-    _, values = run
-    table = values["memory"]
-    columns = table["columns"]
-    rows = {
-        name: dict(zip(columns, row, strict=True))
-        for name, row in zip(table["index"], table["data"], strict=True)
-    }
-    assert rows["the post's image"]["column matrix shape"] == [1, 75, 784]
-    assert rows["a batch of 32"]["column matrix shape"] == [32, 75, 784]
-    assert rows["a batch of 32"]["input KiB"] == 32 * 3 * 32 * 32 * 4 / 1024
-    for row in rows.values():
+# --- the notebook's numbers ---------------------------------------------------------------------
+
+
+def rows(notebook, table: str) -> dict[str, dict]:
+    """A DataFrame of the notebook as {index: {column: value}}."""
+    return notebook.value(f"{table}.to_dict('index')")
+
+
+def test_the_input_and_the_layer_have_the_posts_shapes(notebook):
+    assert notebook.value("list(x.shape)") == [1, 3, 32, 32]
+    assert notebook.value("list(w4.shape)") == [4, 3, 5, 5] and notebook.value("list(b4.shape)") == [4]
+    assert [notebook.value("height_out"), notebook.value("width_out")] == [28, 28]
+
+
+def test_the_memory_table_shows_the_k_squared_blow_up(notebook):
+    memory = rows(notebook, "memory")
+    assert memory["the post's image"]["column matrix shape"] == [1, 75, 784]
+    assert memory["a batch of 32"]["column matrix shape"] == [32, 75, 784]
+    assert memory["a batch of 32"]["input KiB"] == 32 * 3 * 32 * 32 * 4 / 1024
+    for row in memory.values():
         assert row["ratio"] == pytest.approx(25 * 784 / 1024)
 
 
-def test_the_blocked_and_per_offset_versions_hold_far_less_memory_than_the_column_matrix(run):
-    _, values = run
-    whole, blocked, per_offset = (row[0] * 2**20 for row in values["peaks"]["data"])  # bytes
+def test_the_blocked_and_per_offset_versions_hold_far_less_memory_than_the_column_matrix(notebook):
+    whole, blocked, per_offset = (
+        row["peak MiB"] * 2**20 for row in rows(notebook, "peaks").values()
+    )  # bytes
     image_columns = 75 * 784 * 4  # one image's columns, float32 bytes
     output = 32 * 4 * 784 * 4  # the output (32, 4, 28, 28)
     # im2col holds the whole (32, 75, 784) column matrix: at least that, and little more.
@@ -50,20 +57,10 @@ def test_the_blocked_and_per_offset_versions_hold_far_less_memory_than_the_colum
     # conv2d_im2col holds one block of columns and the output.
     block_and_output = utils.COLUMN_BLOCK_BYTES // image_columns * image_columns + output
     assert block_and_output <= blocked <= 1.25 * block_and_output
-    assert blocked < whole / 2 and per_offset < whole / 4
 
 
-def rows_of(table) -> dict[str, dict]:
-    """A DataFrame from the snapshot (pandas' "split" form) as {index: {column: value}}."""
-    return {
-        name: dict(zip(table["columns"], row, strict=True))
-        for name, row in zip(table["index"], table["data"], strict=True)
-    }
-
-
-def test_the_flop_and_intensity_table_follows_the_formula(run):
-    _, values = run
-    costs = rows_of(values["costs"])
+def test_the_flop_and_intensity_table_follows_the_formula(notebook):
+    costs = rows(notebook, "costs")
     expected = [  # (N, C, K, H_out, k, groups, values moved)
         (1, 3, 4, 28, 5, 1, 3 * 32 * 32 + 4 * 3 * 25 + 4 * 28 * 28),
         (8, 64, 64, 32, 3, 1, 8 * 64 * 1024 * 2 + 64 * 64 * 9),
@@ -77,16 +74,14 @@ def test_the_flop_and_intensity_table_follows_the_formula(run):
     assert list(costs.values())[1]["MFLOP"] == pytest.approx(603.979776)
 
 
-def test_the_speed_tables_time_the_ways_and_give_gflops(run):
-    _, values = run
-    costs = rows_of(values["costs"])
-    post_flops, big_flops = (row["MFLOP"] * 1e6 for row in list(costs.values())[:2])
-    timings = rows_of(values["timings"])
+def test_the_speed_tables_time_the_ways_and_give_gflops(notebook):
+    post_flops, big_flops = (row["MFLOP"] * 1e6 for row in list(rows(notebook, "costs").values())[:2])
+    timings = rows(notebook, "timings")
     assert len(timings) == 5 and any("conv2d_per_offset" in name for name in timings)
     for row in timings.values():
         assert row["median_ms"] > 0 and row["ms per image"] == pytest.approx(row["median_ms"] / row["images"])
         assert row["GFLOP/s"] == pytest.approx(post_flops / (row["ms per image"] * 1e-3) / 1e9)
-    big = rows_of(values["big_timings"])
+    big = rows(notebook, "big_timings")
     assert list(big) == [
         "NumPy im2col (conv2d_im2col)",
         "NumPy per offset (conv2d_per_offset)",
@@ -97,55 +92,161 @@ def test_the_speed_tables_time_the_ways_and_give_gflops(run):
         assert row["GFLOP/s"] == pytest.approx(big_flops / (row["median_ms"] * 1e-3) / 1e9)
 
 
-def test_what_libraries_do_winograd_numbers(run):
-    _, values = run
-    assert values["winograd"]["F(2x2, 3x3)"] == 2.25 and values["winograd"]["F(4x4, 3x3)"] == 4
-    assert values["direct_growth"]["11"] == pytest.approx(121 / 9)
+def test_what_libraries_do_winograd_numbers(notebook):
+    winograd = notebook.value("winograd")
+    assert winograd["F(2x2, 3x3)"] == 2.25 and winograd["F(4x4, 3x3)"] == 4
+    assert notebook.value("direct_growth")["11"] == pytest.approx(121 / 9)
 
 
-def test_the_deep_layers_column_matrix_is_nine_times_its_input(run):
-    _, values = run
-    assert values["deep_input_mib"] == 128 * 64 * 56 * 56 * 4 / 2**20
-    assert values["deep_columns_mib"] == pytest.approx(9 * values["deep_input_mib"])
+def test_the_deep_layers_column_matrix_is_nine_times_its_input(notebook):
+    assert notebook.value("deep_input_mib") == 128 * 64 * 56 * 56 * 4 / 2**20
+    assert notebook.value("deep_columns_mib") == pytest.approx(9 * notebook.value("deep_input_mib"))
 
 
-def test_filter_0_differs_between_conv2d_and_im2col_by_float32_rounding(run):
-    _, values = run
-    assert 0 < values["max_diff"] < 1e-6
-    conv, im2col = np.array(values["conv_output"]), np.array(values["im2col_output"])
-    assert conv.shape == (1, 1, 28, 28) and np.abs(conv - im2col).max() == pytest.approx(values["max_diff"])
-    assert np.shape(values["cols"]) == (1, 75, 784) and np.shape(values["weight_row"]) == (75,)
+def test_filter_0_differs_between_conv2d_and_im2col_by_float32_rounding(notebook):
+    max_diff = notebook.value("max_diff")
+    assert 0 < max_diff < 1e-6
+    conv, im2col = (np.array(notebook.value(f"{name}.tolist()")) for name in ("conv_output", "im2col_output"))
+    assert conv.shape == (1, 1, 28, 28) and np.abs(conv - im2col).max() == pytest.approx(max_diff)
+    assert notebook.value("list(cols.shape)") == [1, 75, 784]
+    assert notebook.value("list(weight_row.shape)") == [75]
 
 
-def test_the_order_of_the_sum_changes_the_last_digits(run):
-    nb, _ = run
-    cell = next(c for c in nb.cells if c.cell_type == "code" and "np.cumsum" in c.source)
-    text = "".join(out.get("text", "") for out in cell.outputs)
+def test_the_order_of_the_sum_changes_the_last_digits(notebook):
+    text = checks.printed(notebook.nb, "np.cumsum")
     found = dict(re.findall(r"(float\d\d): the order changes \d+% of the sums, by up to (\S+)", text))
     assert 0 < float(found["float32"]) < 1e-6
     assert 0 <= float(found["float64"]) < 1e-14
 
 
-def test_float64_brings_the_difference_down_to_about_1e_16(run):
-    _, values = run
-    assert values["max_diff64"] < 1e-12
-    assert values["max_diff64"] < values["max_diff"] / 1e6
+def test_float64_brings_the_difference_down_to_about_1e_16(notebook):
+    assert notebook.value("max_diff64") < 1e-12
+    assert notebook.value("max_diff64") < notebook.value("max_diff") / 1e6
 
 
-def test_the_rounding_differences_are_within_the_bound(run):
-    _, values = run
-    # pandas' JSON keeps 10 decimals: tiny numbers are checked through their ratios, of order 1.
-    table = rows_of(values["precision"])
-    assert values["n_terms"] == 76
+def test_the_rounding_differences_are_within_the_bound(notebook):
+    precision = rows(notebook, "precision")
+    n_terms = notebook.value("n_terms")
+    assert n_terms == 76
     for dtype in ("float32", "float64"):
-        ratio = table[dtype]["max |difference| / (u sum|w x|)"]
-        assert 0 <= ratio <= 2 * values["n_terms"]  # the worst-case bound for two sums
-        assert ratio <= values["n_terms"] ** 0.5  # what the text says: sqrt(n) or less
-    assert table["float32"]["max |difference| / (u sum|w x|)"] > 0  # float32 does round differently
+        ratio = precision[dtype]["max |difference| / (u sum|w x|)"]
+        assert 0 <= ratio <= 2 * n_terms  # the worst-case bound for two sums
+        assert ratio <= n_terms**0.5  # what the text says: sqrt(n) or less
+    assert precision["float32"]["max |difference| / (u sum|w x|)"] > 0  # float32 does round differently
 
 
-def test_the_tf32_cell_says_what_it_shows(run):
-    nb, _ = run
-    cell = next(c for c in nb.cells if c.cell_type == "code" and "torch.cuda.is_available()" in c.source)
-    text = "".join(out.get("text", "") for out in cell.outputs)
-    assert "No CUDA GPU" in text or "cuDNN precision" in text
+def test_the_tf32_cell_says_what_this_machine_does(notebook):
+    text = checks.printed(notebook.nb, "torch.cuda.is_available()")
+    expected = (
+        "cuDNN precision 'tf32'" if torch.cuda.is_available() else "No CUDA GPU: this CPU computes float32"
+    )
+    assert expected in text
+
+
+# --- the exercises: planted mistakes ------------------------------------------------------------
+
+# (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
+PLANTED = [
+    (
+        "ex1-check",
+        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
+        "    side = utils.conv_output_size(h, k, stride=stride, padding=padding)\n"
+        "    return (n, c * k * k, side * side)",
+        "the output height used for both axes",
+    ),
+    (
+        "ex1-check",
+        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
+        "    h_out, w_out = (h + padding - k) // stride + 1, (w + padding - k) // stride + 1\n"
+        "    return (n, c * k * k, h_out * w_out)",
+        "padding counted once",
+    ),
+    (
+        "ex1-check",
+        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
+        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
+        "    return (n, k * k, h_out * w_out)",
+        "the channels are missing",
+    ),
+    (
+        "ex1-check",
+        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
+        "    h_out = -(-(h + 2 * padding - k) // stride) + 1  # rounded up\n"
+        "    w_out = -(-(w + 2 * padding - k) // stride) + 1\n"
+        "    return (n, c * k * k, h_out * w_out)",
+        "one window too many along the width: the floor drops a last, partial step",
+    ),
+    (
+        "ex1-check",
+        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
+        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
+        "    return (n, h_out * w_out, c * k * k)",
+        "rows and columns swapped",
+    ),
+    (
+        "ex2-check",
+        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
+        "    return n * k_out * h_out * w_out * (c // groups) * k * k",
+        "only the multiplies counted",
+    ),
+    (
+        "ex2-check",
+        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
+        "    return 2 * n * k_out * h_out * w_out * c * k * k",
+        "groups ignored",
+    ),
+    (
+        "ex2-check",
+        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
+        "    return 2 * k_out * h_out * w_out * (c // groups) * k * k",
+        "one image only",
+    ),
+    (
+        "ex2-check",
+        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+        "    h_out, w_out = utils.conv_output_size((h, w), k, padding=padding)\n"
+        "    return 2 * n * k_out * h_out * w_out * (c // groups) * k * k",
+        "the stride is missing",
+    ),
+    (
+        "ex2-check",
+        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+        "    return 2 * n * k_out * h * w * (c // groups) * k * k",
+        "input pixels counted",
+    ),
+    (
+        "ex2-check",
+        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+        "    from torch.utils.flop_counter import FlopCounterMode\n\n"
+        "    x, w = torch.empty(n, c, h, w, device='meta'), torch.empty(k_out, c // groups, k, k, device='meta')\n"
+        "    with FlopCounterMode(display=False) as counter:\n"
+        "        F.conv2d(x, w, stride=stride, padding=padding, groups=groups)\n"
+        "    return counter.get_total_flops()",
+        "conv_flops uses FlopCounterMode, conv2d",
+    ),
+    (
+        "ex2-check",
+        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
+        "    columns = n * utils.conv_output_size(h, k, stride, padding) * utils.conv_output_size(w, k, stride, padding)\n"
+        "    return 2 * k_out * columns * c // groups * k * k",
+        "",
+    ),
+]
+
+# What no failure message of a part may show: the expected values of its visible cases.
+SECRETS = {
+    "ex1-check": [r"\(2, 27, 20\)", r"\(1, 75, 784\)"],
+    "ex2-check": [r"\b12960\b"],
+}
+
+
+def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
+    checks.assert_every_part_has_three_planted_mistakes(notebook.nb, PLANTED)
+
+
+def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
+    results = checks.run_planted(notebook, PLANTED)
+    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, SECRETS)

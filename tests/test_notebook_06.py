@@ -1,70 +1,83 @@
-"""Notebook 06: the backward pass through im2col, read from the notebook's own variables."""
+"""Notebook 06, the backward pass through im2col: it runs clean, its numbers (recomputed here with
+autograd), its exercise's checks (planted mistakes named, the answers never given)."""
+
+# ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 
+import notebook_checks as checks
 import utils
 
-STEM = "06_backward_with_col2im"
+NOTEBOOK = "06_backward_with_col2im"
 
 
-@pytest.fixture(scope="module")
-def values(executed):
-    return executed(STEM)[1]
+def test_runs_without_writing_to_stderr(notebook):
+    checks.assert_nothing_on_stderr(notebook.nb)
 
 
-def test_the_layer_is_the_seed_posts_geometry(values):
-    assert values["kernel_size"] == [5, 5]
-    assert np.shape(values["x"])[1:] == (3, 32, 32)
-    # X_col itself is too large for the snapshot; the map of its sources has its shape per image.
-    assert np.shape(values["source"]) == (75, 784)  # C*kh*kw rows, 28*28 windows
-    assert np.shape(values["Y_col"]) == (2, 4, 784)
-    assert np.shape(values["y"])[2:] == (28, 28)
-    assert values["forward_diff"] < 1e-10
+def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
+    checks.assert_every_check_passes(notebook.nb)
 
 
-def test_the_gradients_have_the_shapes_of_what_they_are_gradients_of(values):
-    assert np.shape(values["dw"]) == np.shape(values["w"])
-    assert np.shape(values["db"]) == np.shape(values["b"])
-    assert np.shape(values["dx"]) == np.shape(values["x"])
+# --- the notebook's numbers ---------------------------------------------------------------------
 
 
-def test_the_three_gradients_match_autograd_in_float64(values):
-    for name in ("dw_diff", "db_diff", "dx_diff"):
-        assert 0 <= values[name] < 1e-10, name
-    assert values["adjoint_diff"] < 1e-10
+def array(notebook, name: str) -> np.ndarray:
+    return np.array(notebook.value(f"{name}.tolist()"))
 
 
-def test_the_notebooks_gradients_match_f_conv2d_recomputed_here(values):
+def shape(notebook, name: str) -> tuple[int, ...]:
+    return tuple(notebook.value(f"list({name}.shape)"))
+
+
+def test_the_layer_is_the_seed_posts_geometry(notebook):
+    assert notebook.value("kernel_size") == [5, 5]
+    assert shape(notebook, "x")[1:] == (3, 32, 32)
+    assert shape(notebook, "X_col")[1:] == (75, 784)  # C*kh*kw rows, 28*28 windows
+    assert shape(notebook, "Y_col") == (2, 4, 784)
+    assert shape(notebook, "y")[2:] == (28, 28)
+
+
+def test_the_gradients_have_the_shapes_of_what_they_are_gradients_of(notebook):
+    for gradient, of in (("dw", "w"), ("db", "b"), ("dx", "x")):
+        assert shape(notebook, gradient) == shape(notebook, of), gradient
+
+
+def test_the_notebooks_gradients_match_f_conv2d_recomputed_here(notebook):
     # Independent of the notebook's own check: rebuild the layer from its numbers.
-    x = torch.tensor(values["x"], dtype=torch.float64, requires_grad=True)
-    w = torch.tensor(values["w"], dtype=torch.float64, requires_grad=True)
-    b = torch.tensor(values["b"], dtype=torch.float64, requires_grad=True)
-    F.conv2d(x, w, b).backward(torch.tensor(values["dy"], dtype=torch.float64))
+    x, w, b = (
+        torch.tensor(array(notebook, name), dtype=torch.float64, requires_grad=True)
+        for name in ("x", "w", "b")
+    )
+    F.conv2d(x, w, b).backward(torch.tensor(array(notebook, "dy"), dtype=torch.float64))
     for name, tensor in (("dw", w), ("db", b), ("dx", x)):
-        assert np.abs(np.array(values[name]) - tensor.grad.numpy()).max() < 1e-10, name
+        assert np.abs(array(notebook, name) - tensor.grad.numpy()).max() < 1e-10, name
 
 
-def test_the_numerical_check_covers_every_number_of_the_tiny_example_and_passes(values):
-    sizes = [np.size(values[name]) for name in ("x_tiny", "w_tiny", "b_tiny")]
-    assert values["numbers_checked"] == sum(sizes)
-    assert values["tiny"] == {"stride": 2, "padding": 1}
-    assert set(values["numerical_errors"]) == {"dw", "db", "dx"}
-    assert values["numerical_max_error"] == max(values["numerical_errors"].values())
-    assert values["numerical_max_error"] < 1e-6
+def test_the_numerical_check_covers_every_number_of_the_tiny_example(notebook):
+    sizes = [notebook.value(f"{name}.size") for name in ("x_tiny", "w_tiny", "b_tiny")]
+    assert notebook.value("numbers_checked") == sum(sizes)
+    assert notebook.value("tiny") == {"stride": 2, "padding": 1}
+    errors = notebook.value("numerical_errors")
+    assert set(errors) == {"dw", "db", "dx"}
+    assert notebook.value("numerical_max_error") == max(errors.values())
 
 
-def test_the_coverage_counts(values):
-    stride1, stride2 = np.array(values["coverage_stride1"]), np.array(values["coverage_stride2"])
+def test_the_finite_difference_errors_are_relative_and_at_rounding_level(notebook):
+    assert 0 < notebook.value("numerical_max_error") < 1e-8
+
+
+def test_the_coverage_counts(notebook):
+    stride1, stride2 = array(notebook, "coverage_stride1"), array(notebook, "coverage_stride2")
     assert stride1.shape == stride2.shape == (32, 32)
     # The post's geometry: a pixel lies in at most 5*5 windows; a corner in one.
     assert stride1.max() == 25 and stride1[0, 0] == stride1[-1, -1] == 1
-    assert stride1.sum() == values["windows_stride1"] * 25 == 28 * 28 * 25
-    assert stride2.max() == 9 and stride2.sum() == values["windows_stride2"] * 25 == 14 * 14 * 25
+    assert stride1.sum() == notebook.value("windows_stride1") * 25 == 28 * 28 * 25
+    assert stride2.max() == 9 and stride2.sum() == notebook.value("windows_stride2") * 25 == 14 * 14 * 25
     # Stride 2 drops the last row and column: 32 + 32 - 1 pixels in no window.
-    assert values["uncovered_stride2"] == 63 == np.sum(stride2 == 0)
+    assert notebook.value("uncovered_stride2") == 63 == np.sum(stride2 == 0)
     assert stride2[31].sum() == stride2[:, 31].sum() == 0
     for counts, stride in ((stride1, 1), (stride2, 2)):
         windows = utils.conv_output_size(32, 5, stride) ** 2
@@ -72,54 +85,136 @@ def test_the_coverage_counts(values):
         np.testing.assert_array_equal(counts, expected)
 
 
-def test_a_pixels_gradient_is_the_sum_over_its_copies(values):
-    copies = np.array(values["copies"])
+def test_a_pixel_has_25_copies_and_copying_one_back_would_be_wrong(notebook):
+    copies = array(notebook, "copies")
     assert copies.size == 25
-    pixel = tuple(values["pixel"])
-    assert np.isclose(copies.sum(), np.array(values["dx"])[0][pixel], rtol=0, atol=1e-12)
-    assert not np.isclose(copies[-1], copies.sum())  # copying one would be wrong here
+    assert not np.isclose(copies[-1], copies.sum())
 
 
-def test_the_exercise_answer_matches_autograd_run_here(values):
-    """The loops of exercise 1 (c) on the last case of its hidden test, against autograd here."""
-    x = torch.tensor(values["x_case"], dtype=torch.float64, requires_grad=True)
-    w = torch.tensor(values["w_case"], dtype=torch.float64)
-    dy = torch.tensor(values["dy_case"], dtype=torch.float64)
-    stride, padding = values["stride"], values["padding"]
-    F.conv2d(x, w, stride=stride, padding=padding).backward(dy)
-    assert (stride, padding) == (3, 1)
-    assert np.abs(np.array(values["ex1_got"]) - x.grad.numpy()).max() < 1e-10
-
-
-def test_the_sparse_matrix_is_the_convolution_and_its_transpose_the_backward_pass(values):
-    C = np.array(values["C"])
+def test_the_sparse_matrix_is_the_convolution_and_its_transpose_the_backward_pass(notebook):
+    C = array(notebook, "C")
     assert C.shape == (4, 16) and np.count_nonzero(C) == 36
     rows = [sorted(row[row != 0].tolist()) for row in C]
     assert all(row == list(range(1, 10)) for row in rows), "every row holds the same 9 weights"
     x = torch.randn(1, 1, 4, 4, dtype=torch.float64)
     kernel = torch.arange(1.0, 10.0, dtype=torch.float64).view(1, 1, 3, 3)
     np.testing.assert_allclose(C @ x.numpy().ravel(), F.conv2d(x, kernel).numpy().ravel())
-    assert values["matrix_forward_diff"] < 1e-12 and values["matrix_backward_diff"] < 1e-12
+    assert notebook.value("matrix_forward_diff") < 1e-12 and notebook.value("matrix_backward_diff") < 1e-12
 
 
-def test_conv_transpose2d_with_output_padding_is_the_input_gradient(values):
-    assert values["floor_dropped"] == 1
-    assert np.shape(values["transposed_short"])[2:] == (31, 31)
-    assert np.shape(values["transposed"]) == (2, 3, 32, 32)
-    assert values["transposed_diff"] < 1e-10 and values["col2im_diff"] < 1e-10
+def test_conv_transpose2d_with_output_padding_is_the_input_gradient(notebook):
+    assert notebook.value("floor_dropped") == 1
+    assert shape(notebook, "transposed_short")[2:] == (31, 31)
+    assert shape(notebook, "transposed") == (2, 3, 32, 32)
+    assert notebook.value("transposed_diff") < 1e-10 and notebook.value("col2im_diff") < 1e-10
     # Recomputed here: the transposed convolution of the notebook's dy is autograd's dx.
-    x = torch.tensor(values["x"], dtype=torch.float64, requires_grad=True)
-    w = torch.tensor(values["w"], dtype=torch.float64)
-    dy = torch.tensor(values["dy_stride2"], dtype=torch.float64)
+    x = torch.tensor(array(notebook, "x"), dtype=torch.float64, requires_grad=True)
+    w = torch.tensor(array(notebook, "w"), dtype=torch.float64)
+    dy = torch.tensor(array(notebook, "dy_stride2"), dtype=torch.float64)
     (dx,) = torch.autograd.grad(F.conv2d(x, w, stride=2), x, dy)
-    np.testing.assert_allclose(np.array(values["transposed"]), dx.numpy(), atol=1e-12)
+    np.testing.assert_allclose(array(notebook, "transposed"), dx.numpy(), atol=1e-12)
 
 
-def test_at_stride_1_dx_and_dw_are_correlations(values):
-    assert values["full_correlation_diff"] < 1e-10 and values["dw_correlation_diff"] < 1e-10
-    np.testing.assert_allclose(np.array(values["dx_full"]), np.array(values["dx"]), atol=1e-10)
-    np.testing.assert_allclose(np.array(values["dw_correlation"]), np.array(values["dw"]), atol=1e-10)
+def test_at_stride_1_dx_and_dw_are_correlations(notebook):
+    assert notebook.value("full_correlation_diff") < 1e-10 and notebook.value("dw_correlation_diff") < 1e-10
+    np.testing.assert_allclose(array(notebook, "dx_full"), array(notebook, "dx"), atol=1e-10)
+    np.testing.assert_allclose(array(notebook, "dw_correlation"), array(notebook, "dw"), atol=1e-10)
 
 
-def test_the_finite_difference_errors_are_relative_and_at_rounding_level(values):
-    assert 0 < values["numerical_max_error"] < 1e-8
+# --- the exercise: planted mistakes -------------------------------------------------------------
+
+# Exercise 1 (c), solved with loops: several planted mistakes below are one change to it.
+LOOPS = (
+    "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n"
+    "    n_images, n_filters, h_out, w_out = dy.shape\n"
+    "    _, channels, kh, kw = w.shape\n"
+    "    height, width = input_size\n"
+    "    dx_pad = np.zeros((n_images, channels, height + 2 * padding, width + 2 * padding))\n"
+    "    for n in range(n_images):\n"
+    "        for k in range(n_filters):\n"
+    "            for i in range(h_out):\n"
+    "                for j in range(w_out):\n"
+    "                    top, left = i * stride, j * stride\n"
+    "                    dx_pad[n, :, top : top + kh, left : left + kw] += dy[n, k, i, j] * w[k]\n"
+    "    return dx_pad[:, :, padding : padding + height, padding : padding + width]"
+)
+
+# (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
+PLANTED = [
+    ("ex1a-check", "def bias_gradient(dy):\n    return dy.mean(axis=(0, 2, 3))", "that is a mean"),
+    ("ex1a-check", "def bias_gradient(dy):\n    return dy.sum(axis=(2, 3))", "one gradient per image"),
+    ("ex1a-check", "def bias_gradient(dy):\n    return dy.sum()", "one number"),
+    ("ex1a-check", "def bias_gradient(dy):\n    db = dy.sum(axis=(0, 2, 3))", "got None"),
+    (
+        "ex1b-check",
+        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n"
+        "    columns = utils.im2col(x, kernel_size, stride=stride, padding=padding)\n"
+        "    dy_rows = dy.reshape(dy.shape[0], dy.shape[1], -1)\n"
+        "    return (dy_rows @ columns.transpose(0, 2, 1)).reshape(len(x), dy.shape[1], x.shape[1], *kernel_size)",
+        "one gradient per image",
+    ),
+    (
+        "ex1b-check",
+        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n"
+        "    columns = utils.im2col(x, kernel_size, stride=stride, padding=padding)\n"
+        "    dy_rows = dy.reshape(dy.shape[0], dy.shape[1], -1)\n"
+        "    dw_row = (dy_rows @ columns.transpose(0, 2, 1)).mean(axis=0)\n"
+        "    return dw_row.reshape(dy.shape[1], x.shape[1], *kernel_size)",
+        "an average over the images",
+    ),
+    (
+        "ex1b-check",
+        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n"
+        "    columns = utils.im2col(x[:1], kernel_size, stride=stride, padding=padding)\n"
+        "    dw_row = dy[0].reshape(dy.shape[1], -1) @ columns[0].T\n"
+        "    return dw_row.reshape(dy.shape[1], x.shape[1], *kernel_size)",
+        "only the first image",
+    ),
+    (
+        "ex1b-check",
+        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n"
+        "    w = np.zeros((dy.shape[1], x.shape[1], *kernel_size))\n"
+        "    return conv2d_backward(x, w, dy, stride, padding)[0]",
+        "weight_gradient uses conv2d_backward, which this exercise asks you not to use",
+    ),
+    (
+        "ex1c1-check",
+        LOOPS,
+        "",  # the solution, written out: the mistakes below are changes to it
+    ),
+    ("ex1c1-check", LOOPS.replace("] += dy", "] = dy"), "add (+=), do not assign"),
+    (
+        "ex1c1-check",
+        LOOPS.replace(
+            "dx_pad[:, :, padding : padding + height, padding : padding + width]",
+            "dx_pad[:, :, padding:-padding, padding:-padding]",
+        ),
+        "x[p:-p] is empty when p = 0",
+    ),
+    (
+        "ex1c1-check",
+        "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n"
+        "    columns = (w.reshape(len(w), -1).T @ dy.reshape(len(dy), len(w), -1))\n"
+        "    return utils.col2im(columns, input_size, w.shape[2:], stride, padding)",
+        "input_gradient_loops uses col2im",
+    ),
+    (
+        "ex1c2-check",
+        LOOPS.replace("dx_pad[:, :, padding : padding + height, padding : padding + width]", "dx_pad"),
+        "the padding is still there",
+    ),
+    (
+        "ex1c2-check",
+        LOOPS.replace("top, left = i * stride, j * stride", "top, left = i, j"),
+        "starts at padded row i * stride",
+    ),
+]
+
+
+def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
+    checks.assert_every_part_has_three_planted_mistakes(notebook.nb, PLANTED)
+
+
+def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
+    results = checks.run_planted(notebook, PLANTED)
+    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, {})

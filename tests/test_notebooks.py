@@ -1,77 +1,66 @@
-"""What every notebook of the series must do: run clean, twice the same, in the house style."""
+"""tools/notebooks.py: the headless runner behind `make html` and the notebook tests."""
 
-import re
+import os
 
 import nbformat
 import pytest
+from testbook import testbook
 
-from notebooks import notebook_paths
-
-PATHS = notebook_paths()
-NONDETERMINISTIC = "nondeterministic"  # cell tag: text output varies from run to run (timings)
+from notebooks import NotebookError, execute, kernel_settings, notebook_paths
 
 
-def text_outputs(nb):
-    """Each cell's printed text and plain-text results, except for cells tagged as varying."""
-    texts = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or NONDETERMINISTIC in cell.metadata.get("tags", []):
-            continue
-        parts = [out.get("text", "") for out in cell.outputs if out.output_type == "stream"]
-        parts += [out.get("data", {}).get("text/plain", "") for out in cell.outputs if "data" in out]
-        # Figures print their object address, which differs between runs.
-        texts.append(re.sub(r" at 0x[0-9a-f]+", "", "".join(parts)))
-    return texts
+def write_notebook(path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nbformat.write(nb, path)
+    return path
 
 
-def test_the_series_has_notebooks():
-    assert len(PATHS) >= 1
+def printed(cell) -> str:
+    return "".join(out.get("text", "") for out in cell.outputs)
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
-def test_runs_clean_with_no_error_or_warning_output(path, executed):
-    nb, _ = executed(path.stem)
-    for index, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            assert out.output_type != "error", f"cell {index} raised"
-            assert not (out.output_type == "stream" and out.name == "stderr"), (
-                f"cell {index} wrote to stderr: {out.text[:300]}"
-            )
+def test_execute_runs_every_cell_in_one_kernel_and_keeps_the_outputs(tmp_path):
+    path = write_notebook(tmp_path / "01_demo.ipynb", "x = [1, 2, 3]", "print(sum(x))", "x")
+    nb = execute(path)
+    assert printed(nb.cells[1]) == "6\n"
+    assert nb.cells[2].outputs[0]["data"]["text/plain"] == "[1, 2, 3]"
+    assert [cell.execution_count for cell in nb.cells] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
-def test_running_twice_prints_the_same(path, executed):
-    first, _ = executed(path.stem)
-    second, _ = executed(path.stem, run=2)
-    assert text_outputs(second) == text_outputs(first)
+def test_execute_names_the_notebook_and_the_cell_that_failed(tmp_path):
+    path = write_notebook(tmp_path / "02_broken.ipynb", "a = 1", "raise ValueError('no good')")
+    with pytest.raises(NotebookError, match=r"02_broken.ipynb, cell 1 \(\"raise ValueError\('no good'\)\"\)"):
+        execute(path)
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
-def test_house_style_goals_first_summary_and_exercises_last(path):
-    nb = nbformat.read(path, as_version=4)
-    first = nb.cells[0]
-    assert first.cell_type == "markdown" and first.source.startswith("# ")
-    assert re.search(r"you will be able to", first.source, re.IGNORECASE), "the first cell states the goals"
-    headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()]
-    assert "## Summary" in headings and "## Exercises" in headings
-    assert headings.index("## Summary") < headings.index("## Exercises")
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            shown = cell.source.partition("### BEGIN HIDDEN TESTS")[0]  # hidden tests: the grader's
-            assert len(shown.splitlines()) <= 30, f"cell {index} is long: split it into ideas"
+def test_execute_runs_in_the_notebooks_folder(tmp_path):
+    (tmp_path / "helper.py").write_text("VALUE = 42\n")
+    path = write_notebook(tmp_path / "03_cwd.ipynb", "from helper import VALUE\nprint(VALUE)")
+    assert printed(execute(path).cells[0]) == "42\n"
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
-def test_the_solutions_pass_every_check_visible_and_hidden(path, executed):
-    """The markup itself (points, ids, order) is tested in test_assignment.py."""
-    nb, _ = executed(path.stem)
-    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) >= 2
-    for cell in graded:
-        grade_id = cell.metadata["nbgrader"]["grade_id"]
-        assert not [out for out in cell.outputs if out.output_type == "error"], grade_id
-        text = "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
-        lines = text.splitlines()
-        # At least one tick per utils.check call (a loop prints one per pass), and nothing else.
-        assert len(lines) >= cell.source.count("utils.check(") >= 1, grade_id
-        assert all(line.startswith("\N{CHECK MARK}") for line in lines), (grade_id, lines)
+def test_notebook_paths_lists_the_series_in_order(tmp_path):
+    for name in ("02_b.ipynb", "01_a.ipynb", "scratch.ipynb", "10_c.ipynb"):
+        write_notebook(tmp_path / name)
+    assert [p.name for p in notebook_paths(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
+
+
+def test_execute_uses_local_sockets_and_leaves_no_kernel_behind(tmp_path, capfd):
+    path = write_notebook(tmp_path / "05_quiet.ipynb", "import os\nprint(os.getpid())")
+    pid = int(printed(execute(path).cells[0]))
+    # No TCP port (so no warning about it on the terminal), no socket file left anywhere.
+    assert "TCP" not in capfd.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["05_quiet.ipynb"]
+    # The kernel was stopped, not left to notice that its parent is gone.
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_the_same_settings_give_the_tests_a_kernel_to_read_values_from(tmp_path):
+    """How each tests/test_notebook_NN.py reads its notebook's variables (conftest.py's fixture)."""
+    path = write_notebook(
+        tmp_path / "06_values.ipynb", "import numpy as np, os\na = np.arange(4).reshape(2, 2)"
+    )
+    with kernel_settings(path) as settings, testbook(str(path), execute=True, **settings) as notebook:
+        assert notebook.value("a.tolist()") == [[0, 1], [2, 3]]
+        assert notebook.value("os.getcwd()") == str(tmp_path)

@@ -24,8 +24,11 @@ from sandbox import SandboxedKernelManager, sandbox_problem
 TOKEN = "sandbox-test-survivor"  # in the command line of a process a kernel leaves behind
 
 
-def run(folder: Path, *sources: str, **limits) -> list[str]:
-    """Run each source as a cell of a sandboxed kernel working in ``folder``; return what each printed."""
+def run(folder: Path, *sources: str, timeout: int = 60, **limits) -> list[str]:
+    """Run each source as a cell of a sandboxed kernel working in ``folder``; return what each printed.
+
+    A cell that runs longer than ``timeout`` seconds is interrupted, as nbgrader does it.
+    """
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     client = NotebookClient(
         nb,
@@ -33,7 +36,8 @@ def run(folder: Path, *sources: str, **limits) -> list[str]:
         kernel_name="python3",
         kernel_manager_class=SandboxedKernelManager,
         resources={"metadata": {"path": str(folder)}},
-        timeout=60,
+        timeout=timeout,
+        interrupt_on_timeout=True,
         allow_errors=True,
         shutdown_kernel="immediate",
     )
@@ -148,6 +152,13 @@ def test_memory_processes_and_file_size_are_limited(course):
     assert memory.startswith("no memory")  # 2 GiB of float64 > the 1 GiB limit
     assert processes.startswith("stopped at") and 0 < int(processes.split()[-1]) < 64
     assert files.startswith("refused 27")  # EFBIG
+
+
+def test_a_cell_that_never_ends_is_interrupted_at_its_timeout_and_the_next_one_runs(course):
+    """nbgrader's per-cell timeout interrupts the kernel: through the sandbox, by a message."""
+    endless, after = run(course, "while True:\n    pass", "print('next cell')", timeout=3)
+    assert endless == "KeyboardInterrupt: "
+    assert after == "next cell\n"
 
 
 def test_without_bwrap_grading_is_refused_with_what_to_install(monkeypatch, tmp_path):

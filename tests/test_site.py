@@ -22,7 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from build_site import MARKERS, SITE_DIR, ZIP_NAME, SiteError, build_site
-from notebooks import ROOT, notebook_paths
+from notebooks import ROOT, execute, notebook_paths
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
@@ -37,6 +37,8 @@ PAGE_BUDGET = 3_000_000  # bytes: a page with its figures and animations inlined
 WIDEST_FIGURE = 1200  # pixels: figsize up to 12 inches at the series' 80 dpi, with some margin
 PATHS = notebook_paths()
 BUILD = [sys.executable, str(ROOT / "tools" / "build_site.py")]
+
+pytestmark = pytest.mark.slow(100)  # seconds, alone on a 2-core machine
 
 
 # --- what a notebook should show --------------------------------------------------------------
@@ -277,9 +279,9 @@ SHOTS = ROOT / "build" / "screenshots"  # kept out of the published site/
 
 
 @pytest.fixture(scope="module")
-def series(executed):
-    """The site of the series in site/, built from the notebooks the other tests executed."""
-    notebooks = {path.stem: executed(path.stem)[0] for path in PATHS}
+def series():
+    """The site of the series in site/, built as `make html` builds it: every notebook run once."""
+    notebooks = {path.stem: execute(path) for path in PATHS}
     build_site([(path, notebooks[path.stem]) for path in PATHS], SITE_DIR)
     return notebooks
 

@@ -398,7 +398,7 @@ def main() -> None:
     for path in paths:
         started = time.perf_counter()
         try:
-            executed.append((path, execute(path, snapshot=False)[0]))
+            executed.append((path, execute(path)))
         except NotebookError as error:
             sys.exit(f"FAILED: {error}")
         seconds[path] = time.perf_counter() - started

@@ -1,0 +1,107 @@
+"""What every notebook of the series must do when it runs (used by each tests/test_notebook_NN.py).
+
+Each of those modules runs its notebook once, in one kernel (the ``notebook`` fixture of
+conftest.py), and applies these checks to that run: it writes nothing to stderr, every check cell
+passes with the reference solutions (the one place the suite checks that the solutions are
+right), and the mistakes the module plants in that same kernel each fail with a message that names
+the mistake and gives nothing away.
+"""
+
+from __future__ import annotations
+
+import re
+
+CHECK_MARK = "\N{CHECK MARK}"
+
+
+def grade_id(cell) -> str | None:
+    """The grade_id of a check cell (an nbgrader cell that is graded), else None."""
+    meta = cell.metadata.get("nbgrader", {})
+    return meta["grade_id"] if meta.get("grade") else None
+
+
+def check_cells(nb) -> dict[str, str]:
+    """grade_id -> source of every check cell, in order."""
+    return {grade_id(c): c.source for c in nb.cells if c.cell_type == "code" and grade_id(c)}
+
+
+def assert_nothing_on_stderr(nb) -> None:
+    """No cell wrote to stderr (a warning, a log line): the site refuses such a page."""
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            assert not (out.output_type == "stream" and out.name == "stderr"), (
+                f"cell {index} wrote to stderr: {out.text[:300]}"
+            )
+
+
+def assert_every_check_passes(nb) -> None:
+    """Each check cell, visible checks and hidden tests, printed a tick per check and nothing else."""
+    graded = [c for c in nb.cells if c.cell_type == "code" and grade_id(c)]
+    assert len(graded) >= 2, "at least two graded parts"
+    for cell in graded:
+        text = "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
+        lines = text.splitlines()
+        # At least one tick per utils.check call (a loop prints one per pass), and nothing else.
+        assert len(lines) >= cell.source.count("utils.check(") >= 1, grade_id(cell)
+        assert all(line.startswith(CHECK_MARK) for line in lines), (grade_id(cell), lines)
+
+
+# Defined in the notebook's kernel after its last cell: a planted answer and the check cell of its
+# part run in a copy of the notebook's globals, so that no trial changes what the next one sees.
+TRIAL = '''
+def _planted_trial(answer, check):
+    """Run an answer cell, then a check cell: ["passed", ""] or [error type, message]."""
+    namespace = dict(globals())
+    try:
+        exec(answer, namespace)
+        exec(check, namespace)
+    except Exception as error:
+        return [type(error).__name__, str(error)]
+    return ["passed", ""]
+'''
+
+
+def run_planted(notebook, planted: list[tuple[str, str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(grade_id, planted answer) -> (outcome, message), each answer run in the executed notebook's
+    kernel as a student would write it in the answer cell, followed by the whole check cell of
+    its part (its visible checks and its hidden tests, as the grader runs them)."""
+    checks = check_cells(notebook.nb)
+    notebook.inject(TRIAL, pop=True)
+    return {
+        (part, code): tuple(notebook.value(f"_planted_trial({code!r}, {checks[part]!r})"))
+        for part, code, _ in planted
+    }
+
+
+def assert_every_part_has_three_planted_mistakes(nb, planted: list[tuple[str, str, str]]) -> None:
+    """Each exercise (ex1, ex2, ...) has three or more planted mistakes over its parts."""
+    exercises = {part.split("-")[0][:3] for part in check_cells(nb)}
+    for exercise in sorted(exercises):
+        mistakes = [p for p in planted if p[0].startswith(exercise) and p[2]]
+        assert len(mistakes) >= 3, f"{exercise}: {len(mistakes)} planted mistakes"
+
+
+def assert_mistakes_are_named_without_the_answer(
+    planted: list[tuple[str, str, str]], results: dict, secrets: dict[str, list[str]]
+) -> None:
+    """A planted mistake fails with an AssertionError that holds its fragment of the message and
+    none of the part's expected values (``secrets``: regular expressions); an empty fragment marks
+    a right answer written another way, which must pass."""
+    for part, code, fragment in planted:
+        outcome, message = results[(part, code)]
+        if not fragment:
+            assert outcome == "passed", f"{part}: {message}"
+            continue
+        assert outcome == "AssertionError", f"{part}, {code!r}: {outcome}: {message}"
+        assert fragment in message, f"{part}, {code!r}: {message}"
+        # What may remain: shapes, counts, indices; the student's own value is echoed, not ours.
+        shown = re.sub(r"tolerance of [^)]*\)|got the \w+ [^\s:]+|'[^']*'", "", message)
+        assert not re.search(r"\d\.\d{3}", shown), f"{part}: a value in {message!r}"
+        for secret in secrets.get(part, []):
+            assert not re.search(secret, shown), f"{part}: the answer in {message!r}"
+
+
+def printed(nb, snippet: str) -> str:
+    """The text printed by the first code cell whose source contains ``snippet``."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and snippet in c.source)
+    return "".join(out.get("text", "") for out in cell.outputs)

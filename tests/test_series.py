@@ -1,0 +1,41 @@
+"""The series, read without running it: every notebook in the house style, and each tested.
+
+Running a notebook, its numbers and its exercises are tested in its own tests/test_notebook_NN.py.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from notebooks import notebook_paths
+
+PATHS = notebook_paths()
+HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS$.*?^\s*### END HIDDEN TESTS$", re.MULTILINE | re.DOTALL)
+
+
+def test_the_series_has_notebooks():
+    assert len(PATHS) >= 1
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_each_notebook_has_its_test_module_that_runs_it(path):
+    module = Path(__file__).parent / f"test_notebook_{path.stem[:2]}.py"
+    assert module.is_file(), f"{module.name} is missing: it runs {path.name} and checks its exercises"
+    assert f'NOTEBOOK = "{path.stem}"' in module.read_text()
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_house_style_goals_first_summary_and_exercises_last(path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert re.search(r"you will be able to", first.source, re.IGNORECASE), "the first cell states the goals"
+    headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()]
+    assert "## Summary" in headings and "## Exercises" in headings
+    assert headings.index("## Summary") < headings.index("## Exercises")
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            shown = HIDDEN.sub("", cell.source)  # hidden tests are the grader's, not the reader's
+            assert len(shown.splitlines()) <= 30, f"cell {index} is long: split it into ideas"
