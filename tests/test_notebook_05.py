@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import notebook_checks as checks
-import utils
 
 NOTEBOOK = "05_im2col_cost"
 
@@ -54,9 +53,11 @@ def test_the_blocked_and_per_offset_versions_hold_far_less_memory_than_the_colum
     output = 32 * 4 * 784 * 4  # the output (32, 4, 28, 28)
     # im2col holds the whole (32, 75, 784) column matrix: at least that, and little more.
     assert 32 * image_columns <= whole <= 1.01 * (32 * image_columns + 32 * 3 * 32 * 32 * 4)
-    # conv2d_im2col holds one block of columns and the output.
-    block_and_output = utils.COLUMN_BLOCK_BYTES // image_columns * image_columns + output
+    # conv2d_in_blocks holds one block's columns (4 images) and the output.
+    block_and_output = 4 * image_columns + output
     assert block_and_output <= blocked <= 1.25 * block_and_output
+    # conv2d_per_offset holds the output and what one kernel offset meets: no column matrix.
+    assert output <= per_offset <= 0.25 * whole
 
 
 def test_the_flop_and_intensity_table_follows_the_formula(notebook):

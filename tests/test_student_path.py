@@ -62,7 +62,8 @@ SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 TICK = "\N{CHECK MARK}"
 
 # First install: a few minutes (PyTorch); later runs reuse the environment.
-pytestmark = pytest.mark.timeout(1800)
+# The students' environment takes minutes to build the first time; then the test takes about a minute.
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow(70)]
 
 
 def run(command: list, **kwargs) -> subprocess.CompletedProcess:
