@@ -6,6 +6,9 @@ once, tests/test_site.py runs the series once to build the site from it. The mod
 slow (grading, the site) go to the workers first, the longest first.
 """
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from nbclient.exceptions import CellExecutionError
@@ -66,3 +69,23 @@ def random_geometries():
         return found
 
     return generate
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium (``CHROMIUM=/path/to/chrome`` for another), headless, driven by Playwright.
+
+    A missing browser fails the tests that need it: .ci/run installs it, and a skipped browser
+    test would pass a site or a student's path that nobody looked at.
+    """
+    from playwright.sync_api import sync_playwright
+
+    chromium = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+    assert chromium.exists(), f"no browser at {chromium}: apt-get install chromium (or set CHROMIUM=)"
+    # No background traffic: the machine may have no network, and nothing may reach out anyway.
+    flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    flags += ["--disable-component-update", "--no-first-run"]
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=flags)
+        yield launched
+        launched.close()

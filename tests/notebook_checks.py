@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 CHECK_MARK = "\N{CHECK MARK}"
 
 
@@ -105,3 +107,8 @@ def printed(nb, snippet: str) -> str:
     """The text printed by the first code cell whose source contains ``snippet``."""
     cell = next(c for c in nb.cells if c.cell_type == "code" and snippet in c.source)
     return "".join(out.get("text", "") for out in cell.outputs)
+
+
+def array(notebook, name: str) -> np.ndarray:
+    """A tensor or array of the notebook's kernel, read back as a NumPy array."""
+    return np.array(notebook.value(f"{name}.tolist()"))

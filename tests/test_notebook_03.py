@@ -32,10 +32,6 @@ def printed(nb) -> str:
     return "".join(out.get("text", "") for c in nb.cells if c.cell_type == "code" for out in c.outputs)
 
 
-def array(notebook, name: str) -> np.ndarray:
-    return np.array(notebook.value(f"{name}.tolist()"))
-
-
 def test_it_loads_a_cifar10_test_set_and_says_which(notebook):
     n_images = notebook.value("n_images")
     assert n_images in (20, 10_000)
@@ -47,7 +43,7 @@ def test_it_loads_a_cifar10_test_set_and_says_which(notebook):
 
 def test_the_first_batch_has_the_documented_shapes_types_and_ranges(notebook):
     n_in_batch = min(32, notebook.value("n_images"))
-    images, images_raw = array(notebook, "images"), array(notebook, "images_raw")
+    images, images_raw = checks.array(notebook, "images"), checks.array(notebook, "images_raw")
     assert images.shape == images_raw.shape == (n_in_batch, 3, 32, 32)
     assert -1 <= images.min() < -0.9 and 0.9 < images.max() <= 1  # the whole [-1, 1] is used
     assert 0 <= images_raw.min() < 0.1 and 0.9 < images_raw.max() <= 1
@@ -80,7 +76,7 @@ def test_the_class_counts_add_up_to_what_was_loaded(notebook):
 
 def test_the_batch_goes_through_edge_filters_into_feature_maps(notebook):
     images = torch.tensor(notebook.value("images.tolist()"))
-    maps = array(notebook, "feature_maps")
+    maps = checks.array(notebook, "feature_maps")
     assert maps.shape == (len(images), 3, 32, 32)
     expected = F.conv2d(images, utils.edge_filters(3), padding=1).numpy()
     np.testing.assert_allclose(maps, expected, atol=1e-5)

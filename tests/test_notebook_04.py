@@ -23,13 +23,9 @@ def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
 # --- the notebook's numbers ---------------------------------------------------------------------
 
 
-def array(notebook, name: str) -> np.ndarray:
-    return np.array(notebook.value(f"{name}.tolist()"))
-
-
 def test_the_layer_has_the_seed_posts_weights(notebook):
     assert [round(v, 4) for v in notebook.value("first_row.tolist()")] == POST_FIRST_ROW
-    assert [round(v, 4) for v in array(notebook, "w")[0, 0, 0]] == POST_FIRST_ROW
+    assert [round(v, 4) for v in checks.array(notebook, "w")[0, 0, 0]] == POST_FIRST_ROW
 
 
 def test_the_four_shapes_are_the_seed_posts(notebook):
@@ -42,7 +38,7 @@ def test_the_four_shapes_are_the_seed_posts(notebook):
 
 
 def test_the_printed_difference_is_the_largest_between_the_two_outputs(notebook):
-    conv, im2col = array(notebook, "conv_output"), array(notebook, "im2col_output")
+    conv, im2col = checks.array(notebook, "conv_output"), checks.array(notebook, "im2col_output")
     assert np.abs(conv - im2col).max() == pytest.approx(notebook.value("max_diff"))
     assert np.abs(conv).max() > 0.1  # a real output, not zeros
     assert notebook.value("list(im2col4.shape)") == [1, 4, 28, 28]
@@ -55,7 +51,7 @@ def test_edge_filters_agree_between_conv2d_and_im2col(notebook):
         == [1, 3, 30, 30]
     )
     assert notebook.value("edge_max_diff") < 1e-5
-    assert np.abs(array(notebook, "edges_conv")).max() > 1  # the cat has edges
+    assert np.abs(checks.array(notebook, "edges_conv")).max() > 1  # the cat has edges
 
 
 def test_1x1_groups_and_channels_last(notebook):

@@ -24,10 +24,6 @@ def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
 # --- the notebook's numbers ---------------------------------------------------------------------
 
 
-def array(notebook, name: str) -> np.ndarray:
-    return np.array(notebook.value(f"{name}.tolist()"))
-
-
 def shape(notebook, name: str) -> tuple[int, ...]:
     return tuple(notebook.value(f"list({name}.shape)"))
 
@@ -48,12 +44,12 @@ def test_the_gradients_have_the_shapes_of_what_they_are_gradients_of(notebook):
 def test_the_notebooks_gradients_match_f_conv2d_recomputed_here(notebook):
     # Independent of the notebook's own check: rebuild the layer from its numbers.
     x, w, b = (
-        torch.tensor(array(notebook, name), dtype=torch.float64, requires_grad=True)
+        torch.tensor(checks.array(notebook, name), dtype=torch.float64, requires_grad=True)
         for name in ("x", "w", "b")
     )
-    F.conv2d(x, w, b).backward(torch.tensor(array(notebook, "dy"), dtype=torch.float64))
+    F.conv2d(x, w, b).backward(torch.tensor(checks.array(notebook, "dy"), dtype=torch.float64))
     for name, tensor in (("dw", w), ("db", b), ("dx", x)):
-        assert np.abs(array(notebook, name) - tensor.grad.numpy()).max() < 1e-10, name
+        assert np.abs(checks.array(notebook, name) - tensor.grad.numpy()).max() < 1e-10, name
 
 
 def test_the_numerical_check_covers_every_number_of_the_tiny_example(notebook):
@@ -70,7 +66,7 @@ def test_the_finite_difference_errors_are_relative_and_at_rounding_level(noteboo
 
 
 def test_the_coverage_counts(notebook):
-    stride1, stride2 = array(notebook, "coverage_stride1"), array(notebook, "coverage_stride2")
+    stride1, stride2 = checks.array(notebook, "coverage_stride1"), checks.array(notebook, "coverage_stride2")
     assert stride1.shape == stride2.shape == (32, 32)
     # The post's geometry: a pixel lies in at most 5*5 windows; a corner in one.
     assert stride1.max() == 25 and stride1[0, 0] == stride1[-1, -1] == 1
@@ -86,13 +82,13 @@ def test_the_coverage_counts(notebook):
 
 
 def test_a_pixel_has_25_copies_and_copying_one_back_would_be_wrong(notebook):
-    copies = array(notebook, "copies")
+    copies = checks.array(notebook, "copies")
     assert copies.size == 25
     assert not np.isclose(copies[-1], copies.sum())
 
 
 def test_the_sparse_matrix_is_the_convolution_and_its_transpose_the_backward_pass(notebook):
-    C = array(notebook, "C")
+    C = checks.array(notebook, "C")
     assert C.shape == (4, 16) and np.count_nonzero(C) == 36
     rows = [sorted(row[row != 0].tolist()) for row in C]
     assert all(row == list(range(1, 10)) for row in rows), "every row holds the same 9 weights"
@@ -108,17 +104,19 @@ def test_conv_transpose2d_with_output_padding_is_the_input_gradient(notebook):
     assert shape(notebook, "transposed") == (2, 3, 32, 32)
     assert notebook.value("transposed_diff") < 1e-10 and notebook.value("col2im_diff") < 1e-10
     # Recomputed here: the transposed convolution of the notebook's dy is autograd's dx.
-    x = torch.tensor(array(notebook, "x"), dtype=torch.float64, requires_grad=True)
-    w = torch.tensor(array(notebook, "w"), dtype=torch.float64)
-    dy = torch.tensor(array(notebook, "dy_stride2"), dtype=torch.float64)
+    x = torch.tensor(checks.array(notebook, "x"), dtype=torch.float64, requires_grad=True)
+    w = torch.tensor(checks.array(notebook, "w"), dtype=torch.float64)
+    dy = torch.tensor(checks.array(notebook, "dy_stride2"), dtype=torch.float64)
     (dx,) = torch.autograd.grad(F.conv2d(x, w, stride=2), x, dy)
-    np.testing.assert_allclose(array(notebook, "transposed"), dx.numpy(), atol=1e-12)
+    np.testing.assert_allclose(checks.array(notebook, "transposed"), dx.numpy(), atol=1e-12)
 
 
 def test_at_stride_1_dx_and_dw_are_correlations(notebook):
     assert notebook.value("full_correlation_diff") < 1e-10 and notebook.value("dw_correlation_diff") < 1e-10
-    np.testing.assert_allclose(array(notebook, "dx_full"), array(notebook, "dx"), atol=1e-10)
-    np.testing.assert_allclose(array(notebook, "dw_correlation"), array(notebook, "dw"), atol=1e-10)
+    np.testing.assert_allclose(checks.array(notebook, "dx_full"), checks.array(notebook, "dx"), atol=1e-10)
+    np.testing.assert_allclose(
+        checks.array(notebook, "dw_correlation"), checks.array(notebook, "dw"), atol=1e-10
+    )
 
 
 # --- the exercise: planted mistakes -------------------------------------------------------------

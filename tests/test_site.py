@@ -6,7 +6,6 @@ is aborted and counted. Screenshots of every page go to ``site/screenshots/``.
 """
 
 import base64
-import os
 import re
 import subprocess
 import sys
@@ -19,20 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 
 from build_site import MARKERS, SITE_DIR, ZIP_NAME, SiteError, build_site
 from notebooks import ROOT, execute, notebook_paths
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PAGE_BUDGET = 3_000_000  # bytes: a page with its figures and animations inlined
 WIDEST_FIGURE = 1200  # pixels: figsize up to 12 inches at the series' 80 dpi, with some margin
 PATHS = notebook_paths()
@@ -84,19 +73,6 @@ def formulas(nb) -> int:
 
 
 # --- the browser ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"no browser at {CHROMIUM}: apt-get install chromium (or set CHROMIUM=/path/to/chrome)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # `npm ci` installs it (package.json)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "conv-im2col"
@@ -49,15 +49,6 @@ VENV = Path(os.environ.get("STUDENT_VENV", ROOT / "build" / "student-venv")).abs
 STAMP = "student-requirements.json"  # in the venv: what it was made from, and what it holds
 # Course tooling a student never runs: none of it may be importable in the students' environment.
 TOOLING = ("nbgrader", "pytest", "ruff", "playwright", "sphinx")
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 TICK = "\N{CHECK MARK}"
 
@@ -362,15 +353,6 @@ def problems(nb: dict, cells: list[dict], allowed: set[int] = frozenset()) -> li
             ):
                 found.append(f"{cell_name(nb, index)}: {out['text'][-600:]}")
     return found
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM.exists(), f"no browser at {CHROMIUM}: apt-get install chromium (or set CHROMIUM=)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @dataclass
