@@ -382,9 +382,7 @@ def write_notebook(path: Path, title: str, *cells) -> Path:
 
 
 # The sample notebooks' cells: a figure, a table, an animation, formulas, an nbgrader exercise.
-IMPORTS = f"""import sys
-sys.path.append({str(ROOT)!r})
-import utils
+IMPORTS = """import utils
 utils.use_series_style()
 import matplotlib.pyplot as plt
 import numpy as np
