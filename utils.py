@@ -63,8 +63,12 @@ def _batch(x: object, w: object = None, b: object = None) -> tuple:
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
-    if w is not None and (np.ndim(w) != 4 or np.shape(w)[1] != x.shape[1]):
-        raise ValueError(f"w must be 4-D (K, C, kh, kw) with C = x.shape[1], got {np.shape(w)}")
+    if w is not None and np.ndim(w) != 4:
+        raise ValueError(f"w must be 4-D (K, C, kh, kw), got shape {np.shape(w)}")
+    if w is not None and np.shape(w)[1] != x.shape[1]:
+        raise ValueError(
+            f"w must have as many channels as x: w.shape[1] = {np.shape(w)[1]}, x.shape[1] = {x.shape[1]}"
+        )
     if b is not None and np.shape(b) != np.shape(w)[:1]:
         raise ValueError(f"b must have shape (K,), one bias per filter, got {np.shape(b)}")
     return x, None if w is None else np.asarray(w), None if b is None else np.asarray(b)
@@ -143,10 +147,14 @@ def col2im(cols: np.ndarray, input_size: IntOrPair, kernel_size: IntOrPair, stri
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (h_out, w_out) = _geometry(
         (height, width), kernel_size, stride, padding, dilation
     )
-    if cols.ndim != 3 or cols.shape[1] % (kh * kw) or not cols.shape[1] or cols.shape[2] != h_out * w_out:
+    if cols.ndim != 3:
+        raise ValueError(f"cols must be 3-D (N, C*kh*kw, L), got shape {cols.shape}")
+    if cols.shape[1] % (kh * kw) or not cols.shape[1]:
+        raise ValueError(f"cols must have C*kh*kw rows, a multiple of kh*kw = {kh * kw}, got {cols.shape[1]}")
+    if cols.shape[2] != h_out * w_out:
         raise ValueError(
-            f"cols must be (N, C*kh*kw, L) with C*kh*kw a multiple of kh*kw = {kh * kw} and L = H_out*W_out"
-            f" = {h_out * w_out} for input_size {(height, width)} and these settings; got {cols.shape}"
+            f"cols must have L = H_out*W_out = {h_out * w_out} columns for input_size {(height, width)} "
+            f"and these settings, got {cols.shape[2]}"
         )
     cols = cols.reshape(len(cols), -1, kh, kw, h_out, w_out)
     x_pad = np.zeros((*cols.shape[:2], height + 2 * ph, width + 2 * pw), dtype=cols.dtype)

@@ -207,25 +207,35 @@ BAD_INPUTS = {
         r"x must be 4-D \(N, C, H, W\), got shape \(3, 5, 5\)",
     ),
     "x 3-D (im2col)": (lambda: utils.im2col(X[0], 3), r"x must be 4-D \(N, C, H, W\), got shape \(3, 5, 5\)"),
-    "w 3-D": (lambda: utils.conv2d_im2col(X, W[0]), r"w must be 4-D \(K, C, kh, kw\) .*got \(3, 3, 3\)"),
+    "w 3-D": (
+        lambda: utils.conv2d_im2col(X, W[0]),
+        r"w must be 4-D \(K, C, kh, kw\), got shape \(3, 3, 3\)$",
+    ),
     "channels differ": (
         lambda: utils.conv2d_naive(X, W[:, :2]),
-        r"with C = x.shape\[1\], got \(2, 2, 3, 3\)",
+        r"w must have as many channels as x: w.shape\[1\] = 2, x.shape\[1\] = 3$",
+    ),
+    "channels differ (im2col)": (
+        lambda: utils.conv2d_im2col(X, np.zeros((2, 4, 3, 3))),
+        r"w must have as many channels as x: w.shape\[1\] = 4, x.shape\[1\] = 3$",
     ),
     "bias too long": (
         lambda: utils.conv2d_im2col(X, W, b=np.zeros(3)),
         r"b must have shape \(K,\), one bias",
     ),
     "bias 2-D": (lambda: utils.conv2d_naive(X, W, b=np.zeros((2, 1))), r"b must have shape \(K,\).*\(2, 1\)"),
-    "cols 2-D": (lambda: utils.col2im(COLS[0], 5, 3), r"cols must be \(N, C\*kh\*kw, L\) .*got \(18, 9\)"),
+    "cols 2-D": (
+        lambda: utils.col2im(COLS[0], 5, 3),
+        r"cols must be 3-D \(N, C\*kh\*kw, L\), got shape \(18, 9\)$",
+    ),
     "cols rows not a multiple of kh*kw": (
         lambda: utils.col2im(COLS[:, :17], 5, 3),
-        r"a multiple of kh\*kw = 9",
+        r"cols must have C\*kh\*kw rows, a multiple of kh\*kw = 9, got 17$",
     ),
-    "cols without rows": (lambda: utils.col2im(COLS[:, :0], 5, 3), r"cols must be .*got \(1, 0, 9\)"),
+    "cols without rows": (lambda: utils.col2im(COLS[:, :0], 5, 3), r"cols must have C\*kh\*kw rows.*got 0$"),
     "cols of another stride": (
         lambda: utils.col2im(COLS, 5, 3, stride=2),
-        r"L = H_out\*W_out = 4 .*got \(1, 18, 9\)",
+        r"cols must have L = H_out\*W_out = 4 columns .*, got 9$",
     ),
     "float input size": (lambda: utils.col2im(COLS, 5.0, 3), r"input_size must be an integer.*5\.0"),
     "input size 0": (lambda: utils.col2im(COLS, (5, 0), 3), r"input_size must be >= 1, got \(5, 0\)"),
