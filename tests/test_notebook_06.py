@@ -28,7 +28,7 @@ def shape(notebook, name: str) -> tuple[int, ...]:
     return tuple(notebook.value(f"list({name}.shape)"))
 
 
-def test_the_layer_is_the_seed_posts_geometry(notebook):
+def test_the_layer_is_notebook_04s_geometry(notebook):
     assert notebook.value("kernel_size") == [5, 5]
     assert shape(notebook, "x")[1:] == (3, 32, 32)
     assert shape(notebook, "X_col")[1:] == (75, 784)  # C*kh*kw rows, 28*28 windows
@@ -68,7 +68,7 @@ def test_the_finite_difference_errors_are_relative_and_at_rounding_level(noteboo
 def test_the_coverage_counts(notebook):
     stride1, stride2 = checks.array(notebook, "coverage_stride1"), checks.array(notebook, "coverage_stride2")
     assert stride1.shape == stride2.shape == (32, 32)
-    # The post's geometry: a pixel lies in at most 5*5 windows; a corner in one.
+    # The 5x5 layer's geometry: a pixel lies in at most 5*5 windows; a corner in one.
     assert stride1.max() == 25 and stride1[0, 0] == stride1[-1, -1] == 1
     assert stride1.sum() == notebook.value("windows_stride1") * 25 == 28 * 28 * 25
     assert stride2.max() == 9 and stride2.sum() == notebook.value("windows_stride2") * 25 == 14 * 14 * 25
