@@ -94,9 +94,9 @@ def test_the_speed_tables_time_the_ways_in_repeated_blocks_and_give_gflops(noteb
     for row in big.values():
         assert 0 < row["q1_ms"] <= row["median_ms"] <= row["q3_ms"]
         assert row["GFLOP/s"] == pytest.approx(big_flops / (row["median_ms"] * 1e-3) / 1e9)
-    # Enough blocks for a spread: 15 and 11 repeats, not one block.
+    # Enough blocks for a spread: 11 and 9 repeats, not one block.
     source = next(c.source for c in notebook.nb.cells if "def time_ways" in c.source)
-    assert "repeats: int = 15" in source and "time_ways(big_ways, repeats=11)" in "".join(
+    assert "repeats: int = 11" in source and "time_ways(big_ways, repeats=9)" in "".join(
         c.source for c in notebook.nb.cells
     )
 
