@@ -174,16 +174,12 @@ def edge_filters(in_channels: int = 3) -> torch.Tensor:
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SAMPLE_PATH = DATA_DIR / "cifar10_test_first20.npz"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-# The series normalises with mean 0.5 and standard deviation 0.5 in every channel, which maps
-# [0, 1] to [-1, 1]. These are round numbers, not CIFAR-10's statistics: measured on its training
-# split, the channel means are about (0.491, 0.482, 0.447) and the standard deviations about
-# (0.247, 0.243, 0.261).
-HALF_MEAN = HALF_STD = (0.5, 0.5, 0.5)
+HALF_MEAN = HALF_STD = (0.5, 0.5, 0.5)  # round numbers that map [0, 1] to [-1, 1]: not CIFAR-10's statistics
 
 
 def cifar10_transform(normalize: bool = True):
-    """The series' pre-processing: ``ToTensor()`` turns a (32, 32, 3) uint8 image into a
-    (3, 32, 32) float tensor in [0, 1]; then ``Normalize`` (mean and std 0.5) maps it to [-1, 1]."""
+    """``ToTensor()``: (32, 32, 3) uint8 -> (3, 32, 32) floats in [0, 1]; ``Normalize`` (0.5, 0.5) -> [-1, 1].
+    CIFAR-10's own training-split statistics: means ~(0.491, 0.482, 0.447), stds ~(0.247, 0.243, 0.261)."""
     from torchvision import transforms  # here, not at the top: importing torchvision takes seconds
 
     normalizing = [transforms.Normalize(HALF_MEAN, HALF_STD)] if normalize else []
