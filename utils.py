@@ -182,19 +182,19 @@ def edge_filters(in_channels: int = 3) -> torch.Tensor:
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SAMPLE_PATH = DATA_DIR / "cifar10_test_first20.npz"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_MEAN = CIFAR10_STD = (0.5, 0.5, 0.5)
+HALF_MEAN = HALF_STD = (0.5, 0.5, 0.5)  # round numbers that map [0, 1] to [-1, 1]: not CIFAR-10's statistics
 
 
 def cifar10_transform(normalize: bool = True):
-    """The seed post's pre-processing: ``ToTensor()`` turns a (32, 32, 3) uint8 image into a
-    (3, 32, 32) float tensor in [0, 1]; then ``Normalize`` (mean and std 0.5) maps it to [-1, 1]."""
+    """``ToTensor()``: (32, 32, 3) uint8 -> (3, 32, 32) floats in [0, 1]; ``Normalize`` (0.5, 0.5) -> [-1, 1].
+    CIFAR-10's own training-split statistics: means ~(0.491, 0.482, 0.447), stds ~(0.247, 0.243, 0.261)."""
     from torchvision import transforms  # here, not at the top: importing torchvision takes seconds
 
-    normalizing = [transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)] if normalize else []
+    normalizing = [transforms.Normalize(HALF_MEAN, HALF_STD)] if normalize else []
     return transforms.Compose([transforms.ToTensor(), *normalizing])
 
 
-def unnormalize(image: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> np.ndarray:
+def unnormalize(image: torch.Tensor, mean=HALF_MEAN, std=HALF_STD) -> np.ndarray:
     """Undo ``Normalize(mean, std)``: (C, H, W) tensor -> (H, W, C) array in [0, 1], for ``imshow``.
     ``mean=(0, 0, 0), std=(1, 1, 1)`` for an image that was never normalised."""
     if image.ndim != 3:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import notebook_checks as checks
+import utils
 
 NOTEBOOK = "01_cs231n_worked_example"
 
@@ -111,6 +112,49 @@ def test_the_animation_has_one_frame_per_output_cell_works_offline_and_no_static
     assert len(html) < 500_000, f"the animation is {len(html) // 1000} kB"
     assert "https://" not in html and '<i class="fa' not in html, "the player needs nothing from the internet"
     assert 'title="Play"' in html
+
+
+def test_why_convolution_parameter_counts(notebook):
+    assert notebook.value("conv_parameters") == (5 * 5 * 3 + 1) * 4 == 304
+    assert notebook.value("dense_parameters") == (32 * 32 * 3 + 1) * (4 * 28 * 28) == 9_636_928
+    text = checks.printed(notebook.nb, "dense_parameters / conv_parameters")
+    assert f"{9_636_928 / 304:,.0f} times as many" in text
+
+
+def test_local_connectivity_and_weight_sharing_on_the_example(notebook):
+    x, w, _ = example(notebook)
+    unit = torch.eye(75, dtype=torch.float64).view(75, 3, 5, 5)
+    w0 = torch.tensor(w[:1], dtype=torch.float64)
+    matrix = F.conv2d(unit, w0, stride=2, padding=1).view(75, 9).T.numpy()
+    np.testing.assert_array_equal(np.array(notebook.value("matrix_w0.tolist()")), matrix)
+    # Output (i, j) reads the real (not padding) cells of its 3x3 window in 3 channels.
+    rows = [min(2 * i + 2, 5) - max(2 * i - 1, 0) for i in range(3)]
+    expected = [3 * rows[i] * rows[j] for i in range(3) for j in range(3)]
+    assert notebook.value("inputs_read.tolist()") == expected
+    assert max(expected) == 27 and min(expected) == 12
+
+
+def test_shift_equivariance_holds_at_stride_1_and_for_whole_strides_only(notebook):
+    x, w, b = (torch.tensor(a, dtype=torch.float64) for a in example(notebook))
+    scene = torch.zeros(1, 3, 9, 9, dtype=torch.float64)
+    scene[:, :, 2:7, 2:7] = x
+
+    def out(image, stride):
+        return F.conv2d(image, w, b, stride=stride, padding=1)
+
+    def shift(t, c):
+        return torch.roll(t, c, dims=3)
+
+    assert torch.equal(out(shift(scene, 1), 1), shift(out(scene, 1), 1))
+    assert not any(torch.equal(out(shift(scene, 1), 2), shift(out(scene, 2), c)) for c in range(5))
+    assert torch.equal(out(shift(scene, 2), 2), shift(out(scene, 2), 1))
+    assert notebook.value("[stride1_equivariant, stride2_any_shift, stride2_by_2]") == [True, False, True]
+
+
+def test_symmetric_kernels_need_no_flip_and_sobel_changes_sign():
+    sobel_x, sobel_y, laplacian = utils.edge_filters(1)[:, 0]
+    assert torch.equal(laplacian.flip(0, 1), laplacian)
+    assert torch.equal(sobel_x.flip(0, 1), -sobel_x) and torch.equal(sobel_y.flip(0, 1), -sobel_y)
 
 
 # --- the exercise: planted mistakes -------------------------------------------------------------

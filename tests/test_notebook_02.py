@@ -51,9 +51,9 @@ def input_cells_never_read(n: int, k: int, s: int, p: int, d: int) -> list[int]:
     return [cell for cell in range(n) if cell + p not in read]
 
 
-def test_the_posts_example_gives_28x28x4(notebook):
+def test_the_cifar_sized_layer_gives_28x28x4(notebook):
     assert notebook.value("by_hand") == 28
-    assert "28 x 28 x 4" in checks.printed(notebook.nb, "post_shape =")
+    assert "28 x 28 x 4" in checks.printed(notebook.nb, "layer_shape =")
 
 
 def test_the_sweep_checked_many_configurations_including_both_edge_cases(notebook):

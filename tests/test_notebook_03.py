@@ -1,5 +1,6 @@
-"""Notebook 03, CIFAR-10 loading: it runs clean, what it loads and the batches it shows, its
-exercises' checks (planted mistakes named, the answers never given).
+"""Notebook 03, CIFAR-10, padding modes and pooling: it runs clean, what it loads and the batches it
+shows, the padding modes and the pooling it computes, its exercises' checks (planted mistakes
+named, the answers never given).
 
 The tests read the notebook's own variables, so they hold for the 20 bundled images offline and
 for the full test set alike.
@@ -8,6 +9,7 @@ for the full test set alike.
 # ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -63,15 +65,8 @@ def test_the_stages_table_follows_test_image_0_through_the_pipeline(notebook):
     assert rows[0]["max"] <= 255 and rows[1]["max"] <= 1 and rows[2]["min"] >= -1
 
 
-def test_the_posts_two_images_are_the_cat_and_the_airplane(notebook):
-    assert notebook.value("post_classes") == ["cat", "airplane"]
-    assert 0 < notebook.value("clipped_fraction") < 1  # naive display loses the negative values
-
-
-def test_the_class_counts_add_up_to_what_was_loaded(notebook):
-    counts = notebook.value("class_counts['images'].to_dict()")
-    assert list(counts) == notebook.value("classes")
-    assert sum(counts.values()) == notebook.value("n_images")
+def test_the_two_images_are_the_cat_and_the_airplane(notebook):
+    assert notebook.value("shown_classes") == ["cat", "airplane"]
 
 
 def test_the_batch_goes_through_edge_filters_into_feature_maps(notebook):
@@ -82,6 +77,58 @@ def test_the_batch_goes_through_edge_filters_into_feature_maps(notebook):
     np.testing.assert_allclose(maps, expected, atol=1e-5)
     assert np.abs(maps).max() > 1  # real edges, not an empty output
     assert f"-> feature maps ({len(images)}, 3, 32, 32)" in printed(notebook.nb)
+
+
+def test_the_normalisation_is_named_for_what_it_is():
+    assert utils.HALF_MEAN == utils.HALF_STD == (0.5, 0.5, 0.5)
+    assert not hasattr(utils, "CIFAR10_MEAN") and not hasattr(utils, "CIFAR10_STD")
+
+
+def test_padding_modes_put_what_they_say_in_the_border(notebook):
+    toy = torch.arange(16.0).view(1, 1, 4, 4)
+    padded = notebook.value("{name: grid.tolist() for name, grid in padded.items()}")
+    assert padded["zeros"][0] == [0.0] * 6
+    assert padded["reflect"][0][1:5] == toy[0, 0, 1].tolist()
+    assert padded["replicate"][0][1:5] == toy[0, 0, 0].tolist()
+    assert padded["circular"][0][1:5] == toy[0, 0, 3].tolist()
+    for name, mode in notebook.value("pad_modes").items():
+        assert padded[name] == F.pad(toy, (1, 1, 1, 1), mode=mode)[0, 0].tolist()
+
+
+def test_padding_modes_change_only_the_border_and_the_table_is_measured(notebook):
+    cat = torch.tensor(notebook.value("images[:1].tolist()"))
+    ring = torch.ones(32, 32, dtype=torch.bool)
+    ring[1:-1, 1:-1] = False
+    table = notebook.value("border_table.to_dict('index')")
+    maps = {}
+    for name in ("zeros", "reflect", "replicate", "circular"):
+        layer = torch.nn.Conv2d(3, 3, 3, padding=1, padding_mode=name, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(utils.edge_filters(3))
+            maps[name] = layer(cat)[0, 2]
+        assert table[name]["border"] == pytest.approx(maps[name][ring].abs().mean().item(), abs=1e-6)
+        assert table[name]["inside"] == pytest.approx(maps[name][~ring].abs().mean().item(), abs=1e-6)
+        assert torch.allclose(maps[name][~ring], maps["zeros"][~ring])  # the inside never changes
+    louder = [name for name, row in table.items() if row["border"] > row["inside"]]
+    quieter = [name for name, row in table.items() if row["border"] < row["inside"]]
+    # What the prose says of this image: zeros and circular make steps, reflect and replicate fewer.
+    assert louder == ["zeros", "circular"] and quieter == ["reflect", "replicate"]
+    assert f"the border responds more than the inside with {louder}, less with {quieter}" in printed(
+        notebook.nb
+    )
+
+
+def test_pooling_by_hand_matches_pytorch_and_the_size_formula(notebook):
+    diffs = notebook.value("[float(v) for v in pooling_diffs.values()]")
+    assert len(diffs) == 4 and max(diffs) < 1e-6
+    images = torch.tensor(notebook.value("images.tolist()"))
+    ours = np.array(notebook.value("pool_by_hand(images.numpy(), 3, 2, 'max', 1).tolist()"))
+    np.testing.assert_allclose(ours, F.max_pool2d(images, 3, 2, 1).numpy(), atol=1e-6)
+    assert notebook.value("pool_checked") > 500 and notebook.value("pool_disagreements") == []
+    assert (
+        f"pooling layers checked: {notebook.value('pool_checked')}; disagreements with the formula: 0"
+        in printed(notebook.nb)
+    )
 
 
 # --- the exercises: planted mistakes ------------------------------------------------------------

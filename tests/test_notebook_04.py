@@ -1,4 +1,4 @@
-"""Notebook 04, im2col versus nn.Conv2d: it runs clean, the seed post's numbers, its exercise's
+"""Notebook 04, im2col versus nn.Conv2d: it runs clean, the reproduced seed-0 layer's numbers, its exercise's
 checks (planted mistakes named, the answer never given)."""
 
 # ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
@@ -9,7 +9,7 @@ import pytest
 import notebook_checks as checks
 
 NOTEBOOK = "04_im2col_vs_conv2d"
-POST_FIRST_ROW = [-0.0445, 0.0310, -0.0023, 0.0916, -0.0102]  # printed in the seed post
+FIRST_ROW = [-0.0445, 0.0310, -0.0023, 0.0916, -0.0102]  # seed 0, two iter() calls, then nn.Conv2d(3, 1, 5)
 
 
 def test_runs_without_writing_to_stderr(notebook):
@@ -23,12 +23,12 @@ def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
 # --- the notebook's numbers ---------------------------------------------------------------------
 
 
-def test_the_layer_has_the_seed_posts_weights(notebook):
-    assert [round(v, 4) for v in notebook.value("first_row.tolist()")] == POST_FIRST_ROW
-    assert [round(v, 4) for v in checks.array(notebook, "w")[0, 0, 0]] == POST_FIRST_ROW
+def test_the_layer_has_the_reproduced_seed_0_weights(notebook):
+    assert [round(v, 4) for v in notebook.value("first_row.tolist()")] == FIRST_ROW
+    assert [round(v, 4) for v in checks.array(notebook, "w")[0, 0, 0]] == FIRST_ROW
 
 
-def test_the_four_shapes_are_the_seed_posts(notebook):
+def test_the_four_shapes_of_unfold_matmul_view(notebook):
     assert notebook.value("list(w.shape)") == [1, 3, 5, 5]
     assert notebook.value("list(inp_unf.shape)") == [1, 75, 784]
     assert notebook.value("list(out_unf.shape)") == [1, 1, 784]
@@ -41,7 +41,16 @@ def test_the_printed_difference_is_the_largest_between_the_two_outputs(notebook)
     conv, im2col = checks.array(notebook, "conv_output"), checks.array(notebook, "im2col_output")
     assert np.abs(conv - im2col).max() == pytest.approx(notebook.value("max_diff"))
     assert np.abs(conv).max() > 0.1  # a real output, not zeros
+    # The reproduced example's float32 difference, about 1.5e-07 here: rounding, not a mistake.
+    assert 5e-8 < notebook.value("max_diff") < 5e-7
     assert notebook.value("list(im2col4.shape)") == [1, 4, 28, 28]
+
+
+def test_the_formulas_single_product_and_the_batched_one_agree(notebook):
+    assert notebook.value("list(single.shape)") == [1, 2 * 784]
+    assert notebook.value("list(batched.shape)") == [2, 1, 784]
+    single, batched = checks.array(notebook, "single"), checks.array(notebook, "batched")
+    np.testing.assert_allclose(single.reshape(1, 2, -1).transpose(1, 0, 2), batched, atol=1e-6)
 
 
 def test_edge_filters_agree_between_conv2d_and_im2col(notebook):

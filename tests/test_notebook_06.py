@@ -3,7 +3,10 @@ autograd), its exercise's checks (planted mistakes named, the answers never give
 
 # ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
 
+import itertools
+
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -28,7 +31,7 @@ def shape(notebook, name: str) -> tuple[int, ...]:
     return tuple(notebook.value(f"list({name}.shape)"))
 
 
-def test_the_layer_is_the_seed_posts_geometry(notebook):
+def test_the_layer_is_notebook_04s_geometry(notebook):
     assert notebook.value("kernel_size") == [5, 5]
     assert shape(notebook, "x")[1:] == (3, 32, 32)
     assert shape(notebook, "X_col")[1:] == (75, 784)  # C*kh*kw rows, 28*28 windows
@@ -68,7 +71,7 @@ def test_the_finite_difference_errors_are_relative_and_at_rounding_level(noteboo
 def test_the_coverage_counts(notebook):
     stride1, stride2 = checks.array(notebook, "coverage_stride1"), checks.array(notebook, "coverage_stride2")
     assert stride1.shape == stride2.shape == (32, 32)
-    # The post's geometry: a pixel lies in at most 5*5 windows; a corner in one.
+    # The 5x5 layer's geometry: a pixel lies in at most 5*5 windows; a corner in one.
     assert stride1.max() == 25 and stride1[0, 0] == stride1[-1, -1] == 1
     assert stride1.sum() == notebook.value("windows_stride1") * 25 == 28 * 28 * 25
     assert stride2.max() == 9 and stride2.sum() == notebook.value("windows_stride2") * 25 == 14 * 14 * 25
@@ -117,6 +120,54 @@ def test_at_stride_1_dx_and_dw_are_correlations(notebook):
     np.testing.assert_allclose(
         checks.array(notebook, "dw_correlation"), checks.array(notebook, "dw"), atol=1e-10
     )
+
+
+def test_the_filter_is_learned_with_the_notebooks_dw_and_with_sgd(notebook):
+    sobel = utils.edge_filters(1)[:1].double().numpy()
+    own, sgd = checks.array(notebook, "w_learned"), np.array(notebook.value("w_sgd.detach().tolist()"))
+    np.testing.assert_allclose(own, sobel, atol=1e-6)
+    np.testing.assert_allclose(sgd, sobel, atol=1e-6)
+    own_losses, sgd_losses = notebook.value("own_losses"), notebook.value("sgd_losses")
+    assert len(own_losses) == len(sgd_losses) == notebook.value("n_steps")
+    assert own_losses[-1] < 1e-12 * own_losses[0]  # the loss falls, to rounding
+    np.testing.assert_allclose(own_losses, sgd_losses, rtol=0, atol=1e-12 * own_losses[0])
+    # The loss at the start is that of the zero filter: half the mean square of the targets.
+    y = checks.array(notebook, "y_learn")
+    assert own_losses[0] == pytest.approx(0.5 * np.mean(y**2))
+
+
+def transposed_size(i, k, s, p, d, a):
+    return s * (i - 1) - 2 * p + d * (k - 1) + a + 1
+
+
+def test_the_transposed_output_size_formula_on_over_500_configurations(notebook):
+    checked = []
+    for i, k, s, p, d in itertools.product(range(1, 7), range(1, 5), range(1, 4), range(3), range(1, 3)):
+        for a in range(max(s, d)):  # output_padding must be smaller than the stride or the dilation
+            size = transposed_size(i, k, s, p, d, a)
+            if size < 1:
+                continue  # PyTorch refuses a negative or zero output size
+            layer = torch.nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=a, dilation=d)
+            with torch.no_grad():
+                assert layer(torch.zeros(1, 1, i, i)).shape[-1] == size, (i, k, s, p, d, a)
+            checked.append((i, k, s, p, d, a))
+    assert len(checked) >= 500
+    for config in checked[::25]:  # the notebook's formula is this one
+        assert notebook.value(f"transposed_size{config}") == transposed_size(*config)
+
+
+def test_zero_insertion_checkerboard_and_the_strided_backward(notebook):
+    assert notebook.value("zero_insertion_diff") < 1e-12
+    assert notebook.value("list(upsampled.shape)") == [1, 1, 7, 7]
+    upsampled = np.array(notebook.value("upsampled.tolist()"))[0, 0]
+    expected = F.conv_transpose2d(
+        torch.arange(1.0, 10.0).view(1, 1, 3, 3), torch.ones(1, 1, 3, 3), stride=2
+    ).numpy()[0, 0]
+    np.testing.assert_array_equal(upsampled, expected)
+    assert notebook.value("inner_values") == {"3": [1.0, 2.0, 4.0], "4": [4.0]}
+    assert notebook.value("dilated_dw_diff") < 1e-10 and notebook.value("spread_dx_diff") < 1e-10
+    assert notebook.value("list(dw_dilated.shape)") == [4, 3, 5, 5]
+    assert notebook.value("list(dx_spread.shape)") == [2, 3, 32, 32]
 
 
 # --- the exercise: planted mistakes -------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from further_reading import further_reading
 
 from notebooks import notebook_paths
 
@@ -39,3 +40,20 @@ def test_house_style_goals_first_summary_and_exercises_last(path):
         if cell.cell_type == "code":
             shown = HIDDEN.sub("", cell.source)  # hidden tests are the grader's, not the reader's
             assert len(shown.splitlines()) <= 30, f"cell {index} is long: split it into ideas"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_each_notebook_ends_with_its_sources_linked(path):
+    last = nbformat.read(path, as_version=4).cells[-1]
+    assert last.cell_type == "markdown" and last.source == further_reading(path.stem[:2]), (
+        "the last cell is tools/further_reading.py's: run it"
+    )
+    assert last.source.count("](https://") >= 3
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_no_lesson_speaks_of_a_post_it_never_names(path):
+    cells = nbformat.read(path, as_version=4).cells
+    end = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Exercises" in c.source)
+    for index, cell in enumerate(cells[:end]):
+        assert not re.search(r"\b(seed )?post('s)?\b", cell.source, re.IGNORECASE), f"cell {index}"
