@@ -1,4 +1,5 @@
-"""The set-up cell: the second cell of every notebook, the same in each, written by this tool.
+"""The set-up cell: the second cell of every notebook, the same in each, written by this tool
+(with README.md's "Open in Colab" / "Launch on Binder" links, which depend on the same setting).
 
 A notebook opened on its own (in Colab, on Binder, downloaded from the site, fetched alone in a
 JupyterHub) has no ``utils.py`` and no CIFAR-10 sample next to it. The set-up cell looks for
@@ -7,8 +8,8 @@ if its SHA-256 is the one the cell carries. When everything is there, it does no
 nothing. The files, the repository and its branch are settings of ``pyproject.toml``
 (``[tool.conv-im2col]``); after changing one of the files, run
 
-    python tools/setup_cell.py --write    # (re)write the cell in every notebook
-    python tools/setup_cell.py --check    # exit 1 if a notebook's cell is not the current one
+    python tools/setup_cell.py --write    # (re)write the cell in every notebook, the README's links
+    python tools/setup_cell.py --check    # exit 1 if one of them is not current
 
 The environment variable ``CONV_IM2COL_BASE_URL`` overrides the published location (the tests
 serve the files from 127.0.0.1).
@@ -28,6 +29,8 @@ import nbformat
 from notebooks import ROOT, notebook_paths
 
 CELL_ID = "series-setup"
+README_START = "<!-- launch links: tools/setup_cell.py writes them from pyproject.toml -->"
+README_END = "<!-- end of launch links -->"
 TAGS = ["remove-cell"]  # the site does not show the cell; the notebooks it offers for download keep it
 ENV_VAR = "CONV_IM2COL_BASE_URL"
 GITHUB = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)/?$")
@@ -100,6 +103,41 @@ def cell_source(root: Path = ROOT) -> str:
     return filled.replace("@BASE_URL@", base_url(config)).rstrip("\n")
 
 
+def launch_links(config: dict, notebook: str) -> tuple[str, str] | None:
+    """The "Open in Colab" and "Launch on Binder" URLs of ``notebook`` (a name in notebooks/)
+    on the repository's branch, as sphinx-book-theme makes them; None while no repository is set."""
+    repository = github_repository(config["repository"])
+    if repository is None:
+        return None
+    owner, name = repository
+    path = f"notebooks/{notebook}"
+    return (
+        f"https://colab.research.google.com/github/{owner}/{name}/blob/{config['branch']}/{path}",
+        f"https://mybinder.org/v2/gh/{owner}/{name}/{config['branch']}?urlpath=lab/tree/{path}",
+    )
+
+
+def readme_links(config: dict, paths: list[Path] | None = None) -> str:
+    """README.md's block of launch links (between its markers): one row per notebook, or
+    nothing but the markers while no repository is set."""
+    rows = []
+    for path in paths or notebook_paths():
+        links = launch_links(config, path.name)
+        if links:
+            rows.append(f"| {path.stem[:2]} | [Open in Colab]({links[0]}) | [Launch on Binder]({links[1]}) |")
+    body = ""
+    if rows:
+        intro = "Or run one in the browser, nothing installed (it fetches `utils.py` and the data itself):"
+        body = f"{intro}\n\n| # | Colab | Binder |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+    return f"{README_START}\n{body}{README_END}"
+
+
+def with_readme_links(text: str, block: str) -> str:
+    """README.md's ``text`` with its launch-link block replaced by ``block``."""
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    return text[:start] + block + text[end:]
+
+
 def with_setup_cell(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
     """``nb`` with the set-up cell as its second cell: replaced if there, inserted after the title if not."""
     cell = nbformat.v4.new_code_cell(source)
@@ -129,13 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.print:
         print(source)
     outdated = stale(paths, source)
+    readme = ROOT / "README.md"
+    links = with_readme_links(readme.read_text(), readme_links(settings(), paths))
     if args.check:
         for path in outdated:
             print(f"{path.name}: its set-up cell is not current: run python tools/setup_cell.py --write")
-        return 1 if outdated else 0
+        if links != readme.read_text():
+            print("README.md: its launch links are not current: run python tools/setup_cell.py --write")
+        return 1 if outdated or links != readme.read_text() else 0
     for path in outdated:
         nbformat.write(with_setup_cell(nbformat.read(path, as_version=4), source), path)
         print(f"{path.name}: set-up cell written")
+    readme.write_text(links)
     return 0
 
 
