@@ -37,7 +37,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from notebooks import ROOT, notebook_paths
 
-pytestmark = pytest.mark.slow(110)  # seconds, alone on a 2-core machine
+pytestmark = pytest.mark.slow(150)  # seconds alone on 2 cores, estimated (280 s measured under load 4 to 6)
 
 ASSIGNMENT = "conv-im2col"
 NOTEBOOK = notebook_paths()[0]  # the assignment holds one quick notebook
@@ -185,7 +185,7 @@ def log_in(browser, *users: str) -> dict:
         page.wait_for_url(f"**/user/{user}/lab**", timeout=90_000)
         page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
         with contextlib.suppress(PlaywrightError):  # JupyterLab asks once whether to fetch its news
-            page.click(".jp-Notification-Toast >> button:has-text('No')", timeout=5_000)
+            page.get_by_role("button", name="No", exact=True).click(timeout=5_000)
     return pages
 
 
@@ -257,7 +257,8 @@ def formgrader_renders(python: str, env: dict) -> str | None:
     done = subprocess.run([python, "-c", probe], user=INSTRUCTOR, env=env, capture_output=True, text=True)
     if done.returncode == 0:
         return None
-    return f"not opened: as {INSTRUCTOR}, {probe!r} fails: {done.stderr.strip().splitlines()[-1]}"
+    error = next(line for line in reversed(done.stderr.splitlines()) if "Error" in line)
+    return f"not opened: as {INSTRUCTOR}, {probe!r} fails: {error}"
 
 
 def test_a_course_round_trip_on_the_hub(machine, hub, browser):
