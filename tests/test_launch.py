@@ -89,6 +89,8 @@ def test_the_readme_links_follow_the_setting():
         binder = f"https://mybinder.org/v2/gh/ada/conv-im2col/main?urlpath=lab/tree/notebooks/{path.name}"
         assert f"({colab})" in links and f"({binder})" in links
     assert "colab" not in setup_cell.readme_links({"repository": "", "branch": "main"}).lower()
+    with_links = setup_cell.with_readme_links(readme, links)
+    assert len(with_links.splitlines()) < 120, "the README stays a front page (tests/test_repo.py)"
 
 
 def test_binder_installs_the_cpu_only_pytorch_and_the_students_packages():

@@ -118,18 +118,15 @@ def launch_links(config: dict, notebook: str) -> tuple[str, str] | None:
 
 
 def readme_links(config: dict, paths: list[Path] | None = None) -> str:
-    """README.md's block of launch links (between its markers): one row per notebook, or
-    nothing but the markers while no repository is set."""
-    rows = []
-    for path in paths or notebook_paths():
-        links = launch_links(config, path.name)
-        if links:
-            rows.append(f"| {path.stem[:2]} | [Open in Colab]({links[0]}) | [Launch on Binder]({links[1]}) |")
+    """README.md's block of launch links (between its markers): a line of Colab links and one
+    of Binder links, one per notebook; nothing but the markers while no repository is set."""
+    links = {path.stem[:2]: launch_links(config, path.name) for path in paths or notebook_paths()}
     body = ""
-    if rows:
-        intro = "Or run one in the browser, nothing installed (it fetches `utils.py` and the data itself):"
-        body = f"{intro}\n\n| # | Colab | Binder |\n|---|---|---|\n" + "\n".join(rows) + "\n"
-    return f"{README_START}\n{body}{README_END}"
+    if all(links.values()) and links:
+        colab = " · ".join(f"[{number}]({urls[0]})" for number, urls in links.items())
+        binder = " · ".join(f"[{number}]({urls[1]})" for number, urls in links.items())
+        body = f"\nNothing to install: **Open in Colab** {colab}; **Launch on Binder** {binder}.\n"
+    return f"{README_START}{body}{README_END}"
 
 
 def with_readme_links(text: str, block: str) -> str:
