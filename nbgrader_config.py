@@ -10,10 +10,12 @@ from pathlib import Path
 
 from nbgrader import utils
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
 from nbgrader.validator import Validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+from sanitize import SanitizeSubmission  # noqa: E402
+
 from sandbox import SandboxedKernelManager  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
@@ -86,6 +88,10 @@ _execute = Execute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExec
 _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrader's own list
 _steps[_steps.index(Execute)] = _execute
 _steps.insert(_steps.index(_execute) + 1, StderrIsNotAFailure)
+# Nothing the student's kernel printed, or their own Markdown, renders as active content in the
+# autograded notebook, the feedback or the formgrader, and outputs are capped in bytes
+# (tools/sanitize.py). After nbgrader's LimitOutput, before the scores are saved.
+_steps.insert(_steps.index(LimitOutput) + 1, SanitizeSubmission)
 c.Autograde.autograde_preprocessors = _steps
 # `nbgrader validate` runs the notebook it checks in a sandbox too.
 _validate = Validator.class_traits()["preprocessors"].default()
