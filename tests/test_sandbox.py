@@ -187,3 +187,36 @@ def test_make_autograde_grades_nobody_without_a_sandbox(tmp_path):
     assert result.returncode != 0
     assert "Install the package 'bubblewrap'" in result.stdout + result.stderr
     assert not course.exists(), "nbgrader never ran"
+
+
+def test_no_file_in_the_students_folder_can_replace_the_kernel_or_the_modules_it_imports(course):
+    """Files named like the module that starts the kernel, like numpy and like utils, in the
+    working folder or written there by a cell: the kernel starts and imports the real ones."""
+    for name in ("ipykernel_launcher.py", "numpy.py"):
+        (course / name).write_text(f"print('{TOKEN}: {name} ran')\nraise SystemExit(3)\n")
+    (course / "secret-link").symlink_to("/etc/hostname")
+    imported, reloaded, listing = run(
+        course,
+        "import numpy, utils\nprint(numpy.__file__, utils.__file__)",
+        "import importlib, os, sys\nos.makedirs('utils', exist_ok=True)\n"
+        "open('utils/__init__.py', 'w').write('VALUE = 2')\n"
+        "print(importlib.reload(sys.modules['utils']).VALUE)",
+        "import os; print(sorted(os.listdir('.')))",
+    )
+    assert TOKEN not in imported and "site-packages/numpy" in imported, imported
+    assert imported.split()[1] == "/course/utils.py"
+    assert reloaded.strip() == "1", "the original utils, not the package the cell wrote"
+    assert "secret-link" not in listing, "a link is not copied into the sandbox"
+
+
+def test_tmp_and_home_are_capped_in_size(course):
+    tmp, home = run(
+        course,
+        "try:\n    open('/tmp/big', 'wb').write(bytes(48 * 2**20)); print('written')\n"
+        "except OSError as error:\n    print('refused', error.errno)",
+        "try:\n    open('big', 'wb').write(bytes(48 * 2**20)); print('written')\n"
+        "except OSError as error:\n    print('refused', error.errno)",
+        tmp_size=32 * 2**20,
+        home_size=32 * 2**20,
+    )
+    assert tmp.startswith("refused 28") and home.startswith("refused 28")  # ENOSPC

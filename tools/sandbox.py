@@ -6,11 +6,17 @@ leave processes behind. ``nbgrader_config.py`` makes nbgrader start its kernels 
 ``SandboxedKernelManager``. Inside the sandbox the kernel sees:
 
 - the system (``/usr``, ``/etc``, ...) and the Python environment, read-only;
-- its working folder: a private, writable copy of the files next to the notebook, without any
-  notebook (nbgrader's copies hold the hidden tests); ``utils.py`` and ``data/`` are the
-  read-only originals that nbgrader put there from ``course/source``;
-- a private ``/tmp`` and home folder, and nothing else of the machine: no ``course/``, no
-  other student, no gradebook, no home folder of the grader;
+- its working folder: a private, writable copy of the regular files next to the notebook
+  (links and special files are left out), without any notebook (nbgrader's copies hold the
+  hidden tests); ``utils.py`` and ``data/`` are the read-only originals that nbgrader put there
+  from ``course/source``;
+- those originals once more, read-only, in ``/course``: the only folder of modules on its path
+  before the environment's. Python starts with ``-P`` (and IPython honours it), so the working
+  folder is not on ``sys.path``: no file there, submitted or written by a cell, can replace
+  ``ipykernel_launcher``, ``utils`` or any module the kernel or the checks import;
+- a private ``/tmp`` and home folder, each a tmpfs of a capped size (``tmp_size``,
+  ``home_size``), and nothing else of the machine: no ``course/``, no other student, no
+  gradebook, no home folder of the grader;
 - no network (its own network namespace, so not even the grader's loopback) and its own
   process namespace: everything it starts ends with it;
 - limits on memory, on the number of processes and threads, and on the size of a written file.
@@ -25,6 +31,7 @@ set if not (`make autograde` runs it first).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import secrets
 import shutil
@@ -39,6 +46,10 @@ from traitlets import Integer, List, Unicode
 
 # The sandbox's home folder; the kernel works in HOME/<name of the notebook's folder>.
 HOME = "/home/student"
+# Where the kernel's home is prepared on the host side, read-only; copied into HOME at start.
+STAGE = "/stage"
+# The read-only originals (utils.py, data/) as the kernel imports them: first on its sys.path.
+MODULES = "/course"
 # Environment variables a kernel keeps (by name or prefix); everything else is cleared, so no
 # token or password of the grader's environment reaches student code.
 KEPT_ENVIRONMENT = ("LANG", "LC_", "TZ", "OPENBLAS_", "OMP_", "MKL_", "NBGRADER_")
@@ -143,8 +154,7 @@ class Sandbox:
     def _fill(self) -> None:
         """Copy the notebook's folder (no notebooks) and matplotlib's font list into the home."""
         self.sockets.mkdir()
-        ignore = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", *self.read_only)
-        shutil.copytree(self.cwd, self.work, ignore=ignore)
+        copy_regular_files(self.cwd, self.work, skip={"*.ipynb", ".ipynb_checkpoints", *self.read_only})
         fonts = sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
         if fonts:  # saves the kernel building the font cache again (seconds)
             (self.home / ".cache" / "matplotlib").mkdir(parents=True)
@@ -157,10 +167,14 @@ class Sandbox:
             for path in paths:
                 os.chown(path, self.uid, self.uid, follow_symlinks=False)
 
-    def command(self, kernel: list[str], limits: list[str], environment: dict[str, str]) -> list[str]:
-        """``kernel`` (a command line) as it runs in the sandbox, under ``limits`` (prlimit's)."""
+    def command(
+        self, kernel: list[str], limits: list[str], environment: dict[str, str], sizes: tuple[int, int]
+    ) -> list[str]:
+        """``kernel`` (a command line) as it runs in the sandbox, under ``limits`` (prlimit's),
+        with a ``/tmp`` and a home of ``sizes`` bytes."""
         made: set[str] = set()
         options = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session", "--clearenv"]
+        environment = {**environment, "PYTHONSAFEPATH": "1", "PYTHONPATH": MODULES}
         for name, value in environment.items():
             options += ["--setenv", name, value]
         for path in SYSTEM:
@@ -168,19 +182,71 @@ class Sandbox:
                 options += ["--symlink", os.readlink(path), path]
             elif os.path.isdir(path):
                 options += ["--ro-bind", path, path]
-        options += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+        tmp_size, home_size = sizes
+        options += ["--proc", "/proc", "--dev", "/dev"]
+        options += ["--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/tmp"]
         for folder in _python_folders():
             options += [*_with_parents(folder, made), "--ro-bind", folder, folder]
-        options += [*_with_parents(HOME, made), "--bind", str(self.home), HOME]
+        options += [*_with_parents(HOME, made), "--perms", "1777", "--size", str(home_size), "--tmpfs", HOME]
         workdir = f"{HOME}/{self.cwd.name}"
-        for name in self.read_only:  # the originals, over the copy
-            options += ["--ro-bind", str(self.cwd / name), f"{workdir}/{name}"]
+        options += ["--perms", "0777", "--dir", workdir, "--ro-bind", str(self.home), STAGE]
+        options += _with_parents(f"{MODULES}/-", made)
+        for name in self.read_only:  # the originals, over the copy and where modules are found
+            original = str(self.cwd / name)
+            options += [
+                "--ro-bind",
+                original,
+                f"{workdir}/{name}",
+                "--ro-bind",
+                original,
+                f"{MODULES}/{name}",
+            ]
         sockets = str(self.sockets)
         options += [*_with_parents(sockets, made), "--bind", sockets, sockets, "--chdir", workdir]
-        return [*options, "--", *_unprivileged(self.uid), "prlimit", *limits, "--", *kernel]
+        options += ["--remount-ro", "/"]  # the sandbox's root: no new folder on the module path
+        # The kernel's user copies the prepared home into the capped tmpfs, then becomes the kernel.
+        start = ["sh", "-c", f'cp -R {STAGE}/. {HOME}/ && exec "$@"', "sh"]
+        return [
+            *options,
+            "--",
+            *_unprivileged(self.uid),
+            "prlimit",
+            *limits,
+            "--",
+            *start,
+            *_safe_path(kernel),
+        ]
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _safe_path(kernel: list[str]) -> list[str]:
+    """``python -m module ...`` as ``python -P -m module ...``: the working folder off sys.path."""
+    if len(kernel) > 1 and kernel[1] == "-m" and Path(kernel[0]).name.startswith("python"):
+        return [kernel[0], "-P", *kernel[1:]]
+    return kernel
+
+
+def copy_regular_files(source: Path, dest: Path, skip: set[str]) -> list[str]:
+    """Copy the regular files and folders under ``source`` to ``dest``, never following a link;
+    leave out names matching a pattern of ``skip``; return what was left out for not being a
+    regular file or folder (links, sockets, devices), relative to ``source``."""
+    left_out = []
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(source):
+        if any(fnmatch.fnmatch(entry.name, pattern) for pattern in skip):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            left_out += [
+                f"{entry.name}/{name}"
+                for name in copy_regular_files(Path(entry.path), dest / entry.name, skip)
+            ]
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(entry.path, dest / entry.name, follow_symlinks=False)
+        else:
+            left_out.append(entry.name)
+    return left_out
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -199,6 +265,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     max_file_size = Integer(
         256 * 2**20, config=True, help="Largest file in bytes the kernel may write (RLIMIT_FSIZE)."
     )
+    tmp_size = Integer(512 * 2**20, config=True, help="Bytes the sandbox's /tmp may hold (a tmpfs).")
+    home_size = Integer(512 * 2**20, config=True, help="Bytes the sandbox's home folder may hold (a tmpfs).")
     read_only = List(
         Unicode(),
         ["utils.py", "data"],
@@ -240,7 +308,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         # JPY_PARENT_PID=1: the kernel's parent is the sandbox's first process, and ends with it.
         path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
         environment |= {"JPY_PARENT_PID": "1", "HOME": HOME, "PATH": path}
-        return self._sandbox.command(kernel, limits, environment)
+        return self._sandbox.command(kernel, limits, environment, (self.tmp_size, self.home_size))
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart)
