@@ -14,6 +14,7 @@ from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
 from nbgrader.validator import Validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+from execute import StoppingExecute  # noqa: E402
 from sanitize import SanitizeSubmission  # noqa: E402
 
 from sandbox import SandboxedKernelManager  # noqa: E402
@@ -66,8 +67,9 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
         return cell, resources
 
 
-class SandboxedExecute(Execute):
-    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/sandbox.py).
+class SandboxedExecute(StoppingExecute):
+    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/sandbox.py), that
+    stops a kernel which ignores the interrupt (tools/execute.py).
 
     The sandbox shows the kernel a copy of the student's files and nothing else of the course,
     and gives it no network; see tools/sandbox.py and docs/grading.md.
@@ -83,7 +85,7 @@ c.SandboxedKernelManager.max_processes = 512  # processes and threads
 c.SandboxedKernelManager.max_file_size = 256 * 2**20  # bytes in one written file
 
 # `make autograde UNSAFE=1` sets UNSAFE_GRADING=1: grade with the grader's own rights.
-_execute = Execute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExecute
+_execute = StoppingExecute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExecute
 
 _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrader's own list
 _steps[_steps.index(Execute)] = _execute

@@ -502,10 +502,8 @@ def autograded(course: Path, student: str, path: Path):
 
 
 def grades_csv(course: Path) -> dict[str, dict[str, str]]:
-    lines = (course / "grades.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
-    return {row["student_id"]: row for row in rows}
+    with (course / "grades.csv").open(newline="") as file:
+        return {row["student_id"]: row for row in csv.DictReader(file)}
 
 
 def test_collect_takes_each_students_notebooks_from_their_archive(course, graded):

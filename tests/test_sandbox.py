@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -220,3 +221,35 @@ def test_tmp_and_home_are_capped_in_size(course):
         home_size=32 * 2**20,
     )
     assert tmp.startswith("refused 28") and home.startswith("refused 28")  # ENOSPC
+
+
+IGNORES_INTERRUPT = """import time
+while True:
+    try:
+        while True:
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        print("ignored")
+"""
+
+
+def test_a_cell_that_ignores_the_interrupt_costs_only_itself_and_what_follows(course):
+    """After the timeout and the grace period the kernel is stopped; the cell and those after it
+    get an error output that says why (so a check among them scores zero); the run ends."""
+    from execute import STOPPED, StoppingExecute
+
+    cells = ["print('before')", IGNORES_INTERRUPT, "print('after')"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
+    step = StoppingExecute(
+        kernel_manager_class=SandboxedKernelManager, timeout=3, iopub_timeout=3, shutdown_kernel="immediate"
+    )
+    start = time.monotonic()
+    nb, _ = step.preprocess(nb, {"metadata": {"path": str(course)}})
+    assert time.monotonic() - start < 60
+    before, ignoring, after = nb.cells
+    assert before.outputs[0].text == "before\n"
+    assert ignoring.outputs[-1].ename == STOPPED and "ignored the interrupt" in ignoring.outputs[-1].evalue
+    assert [o.ename for o in after.outputs] == [STOPPED] and "cell 1 stopped the kernel" in after.outputs[
+        0
+    ].evalue
+    assert processes_with("time.sleep(0.01)") == []
