@@ -84,8 +84,10 @@ assignment: $(VENV)/installed
 	rm -f $(COURSE)/$(ASSIGNMENT).zip
 	$(PYTHON) -m zipfile -c $(COURSE)/$(ASSIGNMENT).zip $(COURSE)/release/$(ASSIGNMENT)
 
+# tools/collect.py: nbgrader's zip_collect with each archive checked on its own (one bad archive
+# is skipped and named, the others collected), notebooks filed under their archive's student.
 collect: $(VENV)/installed
-	$(NBGRADER) zip_collect $(ASSIGNMENT) --force $(IN_COURSE)
+	$(PYTHON) tools/collect.py $(ASSIGNMENT) $(IN_COURSE)
 
 # tools/grade.py: every student a task, JOBS at once, each graded by nbgrader's own autograde and
 # generate_feedback with every kernel in a bubblewrap sandbox (tools/sandbox.py); without one,

@@ -14,6 +14,7 @@ from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
 from nbgrader.validator import Validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+from collect import SafeCollector, SafeExtractor  # noqa: E402
 from execute import StoppingExecute  # noqa: E402
 from sanitize import SanitizeSubmission  # noqa: E402
 
@@ -41,13 +42,13 @@ c.Execute.shutdown_kernel = "immediate"
 # A student who deleted a check cell is still graded on it: nbgrader puts it back.
 c.OverwriteCells.add_missing_cells = True
 
-# `nbgrader zip_collect`: every file or archive in course/downloaded/<assignment>/archive/ is
-# named after the student (`ada.zip`, `ada_convolution.zip` or a folder `ada/`, all for the
-# student "ada"); the series' notebooks are found anywhere inside it, checkpoints excepted.
-c.FileNameCollectorPlugin.named_regexp = (
-    r".*/extracted/(?P<student_id>[^/_]+)[^/]*/"
-    r"(?:(?!\.ipynb_checkpoints/)[^/]+/)*(?P<file_id>[0-9][0-9]_[^/]+\.ipynb)$"
-)
+# `nbgrader zip_collect` (`make collect` runs it through tools/collect.py): each file or folder in
+# course/downloaded/<assignment>/archive/ is one student's (`ada.zip`, `ada_convolution.zip` or a
+# folder `ada/`, all for the student "ada"), checked on its own; only the assignment's notebooks
+# are taken from it, filed under that student whatever their paths inside (tools/collect.py).
+c.ZipCollectApp.extractor_plugin = SafeExtractor
+c.ZipCollectApp.collector_plugin = SafeCollector
+c.ZipCollectApp.strict = True
 
 
 class StderrIsNotAFailure(NbGraderPreprocessor):

@@ -43,14 +43,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from collect import STUDENT_ID  # noqa: E402
+
 import flags  # noqa: E402
 import sandbox  # noqa: E402
 
 # nbgrader's Gradebook under SQLAlchemy 2 warns about its own way of adding submissions.
 QUIET = {"message": "Object of type <Submitted", "category": Warning}
 STAGING = ".grading"  # course/.grading/<student>/: a task's output until it is recorded
-# A student ID: it names folders, URLs and rows of grades.csv.
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submitted notebook larger than this is refused
 TIMESTAMP = "timestamp.txt"  # nbgrader's record of when a submission was collected
 # The tables that describe an assignment (not its submissions), parents first.
