@@ -81,7 +81,10 @@ class SandboxedExecute(StoppingExecute):
 
 
 # Sandbox limits for each student kernel (the per-cell timeout is Execute.timeout, above).
-c.SandboxedKernelManager.memory_limit = 4 * 2**30  # bytes a kernel may allocate
+c.SandboxedKernelManager.memory_limit = 4 * 2**30  # bytes one process may allocate
+c.SandboxedKernelManager.sandbox_memory = 5 * 2**30  # bytes the whole sandbox may use (cgroup)
+c.SandboxedKernelManager.tmp_size = 512 * 2**20  # bytes in the sandbox's /tmp
+c.SandboxedKernelManager.home_size = 512 * 2**20  # bytes in its home (the working folder)
 c.SandboxedKernelManager.max_processes = 512  # processes and threads
 c.SandboxedKernelManager.max_file_size = 256 * 2**20  # bytes in one written file
 

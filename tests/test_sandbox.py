@@ -253,3 +253,26 @@ def test_a_cell_that_ignores_the_interrupt_costs_only_itself_and_what_follows(co
         0
     ].evalue
     assert processes_with("time.sleep(0.01)") == []
+
+
+HOG = "b = bytearray(600 * 2**20); b[::4096] = bytes(len(b[::4096])); import time; time.sleep(60)"
+
+
+def test_memory_is_limited_for_the_whole_sandbox_not_per_process(course):
+    """Three children of 600 MiB each, each under the per-process limit: together they pass the
+    sandbox's 1 GiB, and the cgroup stops all but one."""
+    from sandbox import Cgroup
+
+    probe = Cgroup.create(f"sandbox-probe-{os.getpid()}", 2**30, 64)
+    if probe is None:
+        pytest.skip("no cgroup can be made here: only the per-process limits hold (docs/grading.md)")
+    probe.remove()
+    (alive,) = run(
+        course,
+        "import subprocess, sys, time\n"
+        f"children = [subprocess.Popen([sys.executable, '-c', {HOG!r}]) for _ in range(3)]\n"
+        "time.sleep(10)\nprint(sum(child.poll() is None for child in children))",
+        sandbox_memory=2**30,
+        memory_limit=2**30,
+    )
+    assert alive.strip() in ("0", "1"), alive

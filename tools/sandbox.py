@@ -19,7 +19,9 @@ leave processes behind. ``nbgrader_config.py`` makes nbgrader start its kernels 
   gradebook, no home folder of the grader;
 - no network (its own network namespace, so not even the grader's loopback) and its own
   process namespace: everything it starts ends with it;
-- limits on memory, on the number of processes and threads, and on the size of a written file.
+- limits on memory, on the number of processes and threads, and on the size of a written file:
+  per process (prlimit), and, where the system lets the grader make cgroups (``Cgroup``), on
+  the memory (tmpfs included) and the processes of the whole sandbox.
 
 The kernel talks to nbgrader over IPC socket files in a folder shared into the sandbox. When
 the grader runs as root, the kernel runs as an unprivileged user id of its own, so that the
@@ -38,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib
@@ -55,6 +58,70 @@ MODULES = "/course"
 KEPT_ENVIRONMENT = ("LANG", "LC_", "TZ", "OPENBLAS_", "OMP_", "MKL_", "NBGRADER_")
 # Top-level system folders the kernel sees read-only (the ones that exist here).
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt")
+
+
+class Cgroup:
+    """A cgroup for one sandbox: its memory and its number of processes, all of them together.
+
+    cgroup v2 where the grader's own cgroup delegates the memory and pids controllers;
+    otherwise cgroup v1's memory and pids hierarchies where the grader may write them (as
+    root, say). ``Cgroup.create`` answers None where neither is possible: then only the
+    per-process limits hold (see docs/grading.md).
+    """
+
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, folders: list[Path]):
+        self.folders = folders
+
+    @classmethod
+    def create(cls, name: str, memory: int, processes: int) -> Cgroup | None:
+        """A new cgroup ``name`` limited to ``memory`` bytes and ``processes``, or None."""
+        own = {}  # controller -> the grader's cgroup path
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") or [""]:
+                own[controller] = path.lstrip("/")
+        unified = cls.ROOT / own.get("", "")
+        if (cls.ROOT / "cgroup.controllers").exists():  # cgroup v2 only
+            delegated = (unified / "cgroup.subtree_control").read_text().split()
+            settings = {unified / name: {"memory.max": memory, "memory.swap.max": 0, "pids.max": processes}}
+            if not {"memory", "pids"} <= set(delegated):
+                return None
+        else:
+            settings = {
+                cls.ROOT / "memory" / own.get("memory", "") / name: {"memory.limit_in_bytes": memory},
+                cls.ROOT / "pids" / own.get("pids", "") / name: {"pids.max": processes},
+            }
+        try:
+            for folder, values in settings.items():
+                folder.mkdir()
+                for setting, value in values.items():
+                    if (folder / setting).exists():
+                        (folder / setting).write_text(str(value))
+        except OSError:
+            cls(list(settings)).remove()
+            return None
+        return cls(list(settings))
+
+    def enter(self, command: list[str]) -> list[str]:
+        """``command``, run in this cgroup (its first process joins it, then becomes ``command``)."""
+        joins = " && ".join(f"echo $$ > {folder / 'cgroup.procs'}" for folder in self.folders)
+        return ["sh", "-c", f'{joins} && exec "$@"', "sh", *command]
+
+    def remove(self) -> None:
+        """Kill what is left in the cgroup, then remove it."""
+        for folder in self.folders:
+            for _ in range(50):
+                try:
+                    for pid in (folder / "cgroup.procs").read_text().split():
+                        os.kill(int(pid), 9)
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -259,6 +326,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     memory_limit = Integer(
         4 * 2**30, config=True, help="Bytes of memory a kernel may allocate (RLIMIT_DATA)."
     )
+    sandbox_memory = Integer(
+        5 * 2**30,
+        config=True,
+        help="Bytes of memory the whole sandbox may use, its tmpfs included (cgroup, where possible).",
+    )
     max_processes = Integer(
         512, config=True, help="Processes and threads the kernel's user may run (RLIMIT_NPROC)."
     )
@@ -275,11 +347,14 @@ class SandboxedKernelManager(AsyncKernelManager):
     )
 
     _sandbox: Sandbox | None = None
+    _cgroup: Cgroup | None = None
 
     async def _async_pre_start_kernel(self, **kw):
         require_sandbox()
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
         self._sandbox = Sandbox(cwd, list(self.read_only))
+        name = self._sandbox.root.name
+        self._cgroup = Cgroup.create(name, self.sandbox_memory, self.max_processes)
         # IPC socket files in the shared folder: TCP on loopback does not cross the network namespace.
         self.transport = "ipc"
         self.ip = str(self._sandbox.sockets / "kernel")
@@ -308,10 +383,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         # JPY_PARENT_PID=1: the kernel's parent is the sandbox's first process, and ends with it.
         path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
         environment |= {"JPY_PARENT_PID": "1", "HOME": HOME, "PATH": path}
-        return self._sandbox.command(kernel, limits, environment, (self.tmp_size, self.home_size))
+        command = self._sandbox.command(kernel, limits, environment, (self.tmp_size, self.home_size))
+        return self._cgroup.enter(command) if self._cgroup else command
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart)
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
         if self._sandbox is not None:
             self._sandbox.remove()
             self._sandbox = None
@@ -327,6 +406,12 @@ def exit_if_unavailable() -> None:
 def main() -> None:
     exit_if_unavailable()
     print("bubblewrap sandbox: available")
+    probe = Cgroup.create(f"sandbox-probe-{os.getpid()}", 2**30, 64)
+    if probe:
+        print("limits for the whole sandbox (cgroup):", ", ".join(str(f) for f in probe.folders))
+        probe.remove()
+    else:
+        print("no cgroup can be made here: memory and processes are limited per process only")
 
 
 if __name__ == "__main__":
