@@ -2,8 +2,8 @@
 
 A notebook is planted as it comes out of a student's kernel: every kind of active content in
 outputs, in the student's own Markdown and raw cells and in cell metadata. It is rendered to
-HTML with nbgrader's feedback template and with nbconvert's lab template (the formgrader renders
-the same autograded notebook with its own template, not run here), before and after
+HTML with nbgrader's feedback template and with its formgrader's template (as the formgrader's
+handler renders an autograded notebook; the Jupyter server around it is not started), before and after
 ``SanitizeSubmission``, and opened in Chromium: before, the payloads run (so the test can see
 them); after, none does, the course's own cells are unchanged, and sizes are capped with a note.
 """
@@ -94,15 +94,22 @@ def sanitised(config: Config) -> nbformat.NotebookNode:
     return nb
 
 
+# What nbgrader hands each template: the feedback page, and the formgrader's page of a submission.
+RESOURCES = {
+    "feedback": {"nbgrader": {"notebook": "01", "score": 0, "max_score": 1, "late_penalty": 0}},
+    "formgrade": {"assignment_id": "a", "notebook_id": "01", "submission_id": "s", "index": 0, "total": 1,
+                  "base_url": "", "student": "x", "last_name": "", "first_name": "", "notebook_path": "x"},
+}  # fmt: skip
+
+
 def render(nb, template: str) -> str:
-    """``nb`` rendered with nbgrader's feedback template or one of nbconvert's."""
+    """``nb`` rendered as nbgrader renders it for ``template`` ("feedback" or "formgrade")."""
     exporter = HTMLExporter(
         template_name=template,
         extra_template_basedirs=[str(FORMGRADER / "templates")],
         extra_template_paths=[str(FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" / "css")],
-    )  # as nbgrader's GenerateFeedback sets it up
-    resources = {"nbgrader": {"notebook": "01", "score": 0, "max_score": 1, "late_penalty": 0}}
-    return exporter.from_notebook_node(nb, resources=resources)[0]
+    )  # as nbgrader's GenerateFeedback and its formgrader set it up
+    return exporter.from_notebook_node(nb, resources=RESOURCES[template])[0]
 
 
 def ran(browser, html: str, folder: Path) -> list[str]:
@@ -124,10 +131,8 @@ def ran(browser, html: str, folder: Path) -> list[str]:
         page.close()
 
 
-@pytest.mark.parametrize("template", ["feedback", "lab"])
-def test_no_planted_script_runs_in_the_feedback_or_in_nbconverts_page_of_the_autograded_notebook(
-    browser, course, tmp_path, template
-):
+@pytest.mark.parametrize("template", ["feedback", "formgrade"])
+def test_no_planted_script_runs_in_the_feedback_or_the_formgraders_page(browser, course, tmp_path, template):
     assert ran(browser, render(planted(), template), tmp_path), (
         "the planted payloads run when nothing stops them"
     )
