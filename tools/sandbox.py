@@ -83,8 +83,9 @@ class Cgroup:
             for controller in controllers.split(",") or [""]:
                 own[controller] = path.lstrip("/")
         unified = cls.ROOT / own.get("", "")
-        if (cls.ROOT / "cgroup.controllers").exists():  # cgroup v2 only
-            delegated = (unified / "cgroup.subtree_control").read_text().split()
+        if (cls.ROOT / "cgroup.controllers").exists():  # cgroup v2 only (not tried here: v1 layout)
+            control = unified / "cgroup.subtree_control"
+            delegated = control.read_text().split() if control.exists() else []
             settings = {unified / name: {"memory.max": memory, "memory.swap.max": 0, "pids.max": processes}}
             if not {"memory", "pids"} <= set(delegated):
                 return None
