@@ -31,7 +31,7 @@ import nbformat
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat import NotebookNode
-from traitlets import Integer
+from traitlets import Bool, Integer
 
 # HTML that a student's Markdown or an output may keep: text structure, no behaviour.
 TAGS = {
@@ -84,6 +84,7 @@ class SanitizeSubmission(SanitizeHTML):
     """nbconvert's SanitizeHTML for a graded submission: every output, the student's own
     Markdown and raw cells, cell metadata, and byte caps (see the module's text)."""
 
+    enabled = Bool(True, help="On: nbconvert skips a preprocessor that is not enabled.").tag(config=True)
     output_bytes = Integer(512 * 2**10, config=True, help="Bytes one output may take; the rest is cut.")
     notebook_bytes = Integer(8 * 2**20, config=True, help="Bytes all outputs of a notebook may take.")
 
