@@ -234,12 +234,12 @@ def test_a_postgresql_gradebook_round_trips_the_class(course, one_at_a_time, pos
 def test_a_kernel_that_ignores_the_interrupt_is_stopped_and_only_what_is_left_scores_zero(
     course, one_at_a_time
 ):
-    """The grading settings, with timeouts of a few seconds (a config file that loads ours)."""
+    """The grading settings, with a grace period of a few seconds (a config file that loads ours)."""
     config = course.parent / "short_timeouts.py"
     main = ROOT / "nbgrader_config.py"
     config.write_text(
         f"c = get_config()  # noqa: F821\nload_subconfig({str(main)!r})  # noqa: F821\n"
-        "c.Execute.timeout = 5\nc.Execute.iopub_timeout = 5\n"
+        "c.Execute.timeout = 40\nc.Execute.iopub_timeout = 5\n"  # 40 s: the lesson's slowest cell fits
     )
     plant(course, {"stubborn": "stubborn"})
     code, out = grade(course, "--jobs", "1", "--config", str(config))
