@@ -119,3 +119,19 @@ def processes_with(token: str) -> list[int]:
         except OSError:
             pass
     return found
+
+
+# Marks what planted active content would record if it ran in the browser.
+PAYLOAD = "window.pwned"
+
+# An answer-cell prefix whose outputs are active content of every kind.
+ACTIVE_OUTPUTS = """from IPython.display import HTML, SVG, Javascript, Markdown, display
+
+display(HTML("<b>bold survives</b><script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"))
+display(Javascript("window.pwned = 3"))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="window.pwned = 4"></svg>'))
+display(Markdown("<img src=x onerror='window.pwned = 5'>"))
+"""
+
+# A Markdown cell of the student's own with raw HTML.
+ACTIVE_MARKDOWN = "<script>window.pwned = 6</script>\n\n<img src=x onerror='window.pwned = 7'>"

@@ -10,6 +10,7 @@ That the solutions are right is tested where each notebook runs (tests/test_note
 
 import copy
 import csv
+import json
 import re
 import shutil
 import socket
@@ -402,7 +403,36 @@ def attackers(course: Path, port: int) -> dict[str, tuple[Path, object]]:
     solution = without_markers(source_nb(course, PATHS[1]).cells[first].source)
     nb.cells[first].source = attacks.FAKE_CHECK + attacks.answering_with(solution, "0")
     subs["x-fakecheck"] = (PATHS[1], nb)
+
+    nb = solved(course, PATHS[0])  # active content in outputs and in a Markdown cell of its own
+    first = answer_cells(nb)[0]
+    nb.cells[first].source = attacks.ACTIVE_OUTPUTS + "\n" + nb.cells[first].source
+    nb.cells.insert(first, nbformat.v4.new_markdown_cell(attacks.ACTIVE_MARKDOWN))
+    subs["x-html"] = (PATHS[0], nb)
+
+    subs["x-links"] = (PATHS[0], solved(course, PATHS[0]))  # its folder: see plant_links
     return subs
+
+
+# A tag with a script or an event handler, as a browser would run it (escaped code shows no "<").
+ACTIVE = re.compile(r"<script\b[^>]*>\s*window|<[a-z]+\b[^>]*\son\w+\s*=", re.IGNORECASE)
+SECRET = "the-grader's-secret-3141"  # in a file only the grader may read
+
+
+def plant_links(course: Path, folder: Path) -> None:
+    """Next to a right notebook: links to a secret file, the source notebook (solutions) and the
+    gradebook, a link named like a notebook, and a file named like the module that starts the
+    kernel (it would print the secret and stop the kernel if it ran)."""
+    secret = course.parent / "secret.txt"
+    secret.write_text(SECRET)
+    secret.chmod(0o600)
+    (folder / "secret.txt").symlink_to(secret)
+    (folder / "solutions.ipynb").symlink_to(course / "source" / ASSIGNMENT / PATHS[1].name)
+    (folder / PATHS[1].name).symlink_to(course / "source" / ASSIGNMENT / PATHS[1].name)
+    (folder / "gradebook.db").symlink_to(course / "gradebook.db")
+    (folder / "ipykernel_launcher.py").write_text(
+        f"print(open({str(secret)!r}).read())\nraise SystemExit(1)\n"
+    )
 
 
 def adversarial(course: Path) -> dict[str, tuple[Path, object]]:
@@ -476,6 +506,7 @@ def graded(course, listener):
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / path.name)
+    plant_links(course, course / "submitted" / "x-links" / ASSIGNMENT)
 
     # "corrupt": not a notebook at all. nbgrader cannot grade it and says so at the end: make
     # autograde fails, after grading everyone else and writing the feedback and the grades.
@@ -502,10 +533,8 @@ def autograded(course: Path, student: str, path: Path):
 
 
 def grades_csv(course: Path) -> dict[str, dict[str, str]]:
-    lines = (course / "grades.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
-    return {row["student_id"]: row for row in rows}
+    with (course / "grades.csv").open(newline="") as file:
+        return {row["student_id"]: row for row in csv.DictReader(file)}
 
 
 def test_collect_takes_each_students_notebooks_from_their_archive(course, graded):
@@ -737,3 +766,36 @@ def test_the_escape_works_where_nothing_stops_it(course, graded, tmp_path):
     assert "ESCAPED: read" in run.stdout and HIDDEN_MARKERS[0] in run.stdout
     with Gradebook(f"sqlite:///{copy / 'gradebook.db'}") as gb:
         assert {grade.manual_score for grade in _grades(gb, "solved")} == {1000}
+
+
+def test_a_students_outputs_and_markdown_hold_nothing_active_in_the_autograded_notebook_or_feedback(
+    course, graded
+):
+    """What the formgrader renders (the autograded notebook) and the feedback page: no planted
+    script, handler, JavaScript or SVG is left (tests/test_sanitize.py opens such pages in
+    Chromium); the harmless HTML stays; the answers still count."""
+    path = graded["x-html"]
+    nb = autograded(course, "x-html", path)
+    shown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    shown += [json.dumps(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    feedback = (course / "feedback" / "x-html" / ASSIGNMENT / f"{path.stem}.html").read_text()
+    for text in [*shown, feedback]:
+        assert not ACTIVE.search(text), ACTIVE.search(text).group(0)
+        assert "application/javascript" not in text and "image/svg+xml" not in text
+    assert any("<b>bold survives</b>" in text for text in shown)
+    assert all(s == t for s, t in scores(course, "x-html", path).values()), "its answers, right, still count"
+
+
+def test_links_and_other_files_in_a_submitted_folder_are_refused_named_and_reach_nothing(course, graded):
+    log = (course.parent / "autograde.log").read_text()
+    refused = re.search(r"REFUSED in x-links's submission: (.*)", log)
+    assert refused, log[-3000:]
+    links = ["secret.txt", "solutions.ipynb", "gradebook.db", PATHS[1].name]
+    for name in [f"{link} (a symbolic link)" for link in links]:
+        assert name in refused.group(1), refused.group(1)
+    assert "ipykernel_launcher.py (not a notebook of the assignment)" in refused.group(1)
+    cells = scores(course, "x-links", PATHS[0])
+    assert all(s == t for s, t in cells.values()), "graded on its notebook, by the real kernel"
+    for page in course.glob(f"feedback/x-links/{ASSIGNMENT}/*.html"):
+        assert SECRET not in page.read_text()
+    assert not (course / "autograded" / "x-links" / ASSIGNMENT / PATHS[1].name).exists()
