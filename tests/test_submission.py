@@ -24,10 +24,11 @@ def test_only_regular_notebooks_of_the_assignment_are_copied_and_everything_else
     (folder / "ipykernel_launcher.py").write_text("print('pwned')")
     (folder / "data").mkdir()
     (folder / "timestamp.txt").write_text("2026-01-01 00:00:00")
+    (folder / "submission_secret.txt").write_text("5f1c0e")  # the exchange's, on a JupyterHub
     os.mkfifo(folder / "pipe")
     into = tmp_path / "checked"
     refused = check_submission(folder, NOTEBOOKS, into)
-    assert sorted(p.name for p in into.iterdir()) == ["01_a.ipynb", "timestamp.txt"]
+    assert sorted(p.name for p in into.iterdir()) == ["01_a.ipynb", "submission_secret.txt", "timestamp.txt"]
     assert refused == [
         "02_b.ipynb (a symbolic link)",
         "data (a folder)",

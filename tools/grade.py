@@ -11,7 +11,8 @@ staging folder, `course/.grading/<student>/`. Its kernels talk over socket files
 folder, so parallel kernels share no port.
 
 Before nbgrader sees a submission, a task checks it (``check_submission``): only regular files
-named like the assignment's notebooks (and nbgrader's ``timestamp.txt``) are copied, without
+named like the assignment's notebooks (and nbgrader's ``timestamp.txt`` and
+``submission_secret.txt``) are copied, without
 following links, into the staging folder that nbgrader grades from; anything else (a link, a
 folder, another file) is refused and named in the summary. A student ID outside ``STUDENT_ID``
 is not graded. A notebook whose kernel had to be stopped (``Execute``, nbgrader_config.py) is
@@ -52,7 +53,9 @@ import sandbox  # noqa: E402
 QUIET = {"message": "Object of type <Submitted", "category": Warning}
 STAGING = ".grading"  # course/.grading/<student>/: a task's output until it is recorded
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submitted notebook larger than this is refused
-TIMESTAMP = "timestamp.txt"  # nbgrader's record of when a submission was collected
+# nbgrader's own small files in a submission: when it was collected, and (nbgrader's exchange,
+# on a JupyterHub) the secret that names the student's feedback for release_feedback.
+RECORDS = {"timestamp.txt": 100, "submission_secret.txt": 200}  # name -> most bytes
 # The tables that describe an assignment (not its submissions), parents first.
 ASSIGNMENT_TABLES = ["course", "assignment", "notebook", "base_cell", "grade_cells", "solution_cells",
                      "task_cells", "source_cell"]  # fmt: skip
@@ -137,9 +140,9 @@ def _why_refused(entry: os.DirEntry, notebooks: set[str]) -> str | None:
         return "a folder"
     if not entry.is_file(follow_symlinks=False):
         return "not a regular file"
-    if entry.name not in notebooks and entry.name != TIMESTAMP:
+    if entry.name not in notebooks and entry.name not in RECORDS:
         return "not a notebook of the assignment"
-    limit = 100 if entry.name == TIMESTAMP else MAX_NOTEBOOK_BYTES
+    limit = RECORDS.get(entry.name, MAX_NOTEBOOK_BYTES)
     if entry.stat(follow_symlinks=False).st_size > limit:
         return f"larger than {limit:,} bytes"
     return None
@@ -147,7 +150,7 @@ def _why_refused(entry: os.DirEntry, notebooks: set[str]) -> str | None:
 
 def check_submission(submitted: Path, notebooks: set[str], into: Path) -> list[str]:
     """Copy the files of ``submitted`` that may be graded (regular files named in ``notebooks``,
-    and ``timestamp.txt``) into ``into``, never following a link; return the others, each
+    and nbgrader's ``RECORDS``) into ``into``, never following a link; return the others, each
     with why it was refused."""
     into.mkdir(parents=True)
     if submitted.is_symlink() or submitted.parent.is_symlink() or not submitted.is_dir():
