@@ -42,7 +42,8 @@ class CheckFailed(AssertionError):
 # --- The guard: what an answer runs ----------------------------------------------------------
 
 DIRECT = "called directly: "  # the prefix of a name the answer's own code called
-NOT_STUDENT = r"^(?:called directly: )?(?!__main__\.)"  # a name of the student's own notebook never matches a capability
+# A name of the student's own notebook never matches a capability:
+NOT_STUDENT = r"^(?!(?:called directly: )?__main__\.)"
 # capability -> (words for the sentence, a pattern of the recorded names that use it)
 CAPABILITIES = {
     "convolution": (
@@ -67,7 +68,8 @@ CAPABILITIES = {
     "checker": ("the checker's own code", r"^checks\."),
     "tampering": (
         "something that switches the guard off",
-        r"^called directly: .*(_pop_mode|_pop_torch|Disable\w*Torch|_disable_current_modes|setprofile|settrace|_getframe"
+        r"^called directly: "
+        r".*(_pop_mode|_pop_torch|Disable\w*Torch|_disable_current_modes|setprofile|settrace|_getframe"
         r"|threading\.Thread\.start|_thread\.start|gc\.get_referrers|gc\.get_objects|sys\._current_frames)",
     ),
 }
@@ -284,7 +286,8 @@ def problem(got: object, expected: object, rule: Rule) -> str | None:
     in words that never show ``expected``; None if it is right."""
     if isinstance(expected, bool) or isinstance(expected, str):
         if type(got) is not type(expected):
-            return f"expected {'a string' if isinstance(expected, str) else 'True or False'}, got {_describe(got)}"
+            kind = "a string" if isinstance(expected, str) else "True or False"
+            return f"expected {kind}, got {_describe(got)}"
         return None if got == expected else "not the right answer"
     if isinstance(expected, (int, float)):
         if isinstance(got, Array) and got.values.ndim == 0:
@@ -293,8 +296,8 @@ def problem(got: object, expected: object, rule: Rule) -> str | None:
             if rule.whole:
                 whole = float(got.value).is_integer()
                 return (
-                    f"expected an int, got the float {got.value!r}: the task asks for a whole number as an int"
-                    + (" (int() turns it into one)" if whole else "")
+                    f"expected an int, got the float {got.value!r}: the task asks "
+                    f"for a whole number as an int" + (" (int() turns it into one)" if whole else "")
                 )
             got = got.value
         if isinstance(got, bool) or not isinstance(got, (int, float)):
@@ -377,7 +380,7 @@ def _out(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
 
 def _conv(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     """The reference convolution, float64: x (N, C, H, W), w (K, C, kh, kw), b (K,)."""
-    t = [None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in (x, w, b)]
+    t = [None if a is None else torch.from_numpy(np.array(a, dtype=np.float64)) for a in (x, w, b)]
     return F.conv2d(t[0], t[1], t[2], stride=stride, padding=padding).numpy()
 
 
@@ -635,6 +638,7 @@ def _input_sizes(out, k, s=1, p=0, d=1) -> list[int]:
 
 def _sizes_cases(seed: int) -> list[Case]:
     rows = _rng(seed).integers([1, 1, 1, 0, 1], [12, 8, 5, 4, 4], size=(25, 5)).tolist()
+    rows += [[1, 1, 1, 0, 1], [1, 3, 2, 1, 1], [1, 3, 2, 2, 1], [2, 5, 3, 3, 1]]  # n = 1 right; n <= 0 not
     return [Case(f"input_sizes({o}, {k}, s={s}, p={p}, d={d})", (o, k, s, p, d)) for o, k, s, p, d in rows]
 
 
@@ -645,11 +649,13 @@ def _sizes_mistakes(out, k, s, p, d):
         found += [
             (
                 [right[0]],
-                "only one size: with a stride above 1 the floor gives the same output for several sizes; list all",
+                "only one size: with a stride above 1 the floor gives the "
+                "same output for several sizes; list all",
             ),
             (
                 [right[-1]],
-                "only one size: with a stride above 1 the floor gives the same output for several sizes; list all",
+                "only one size: with a stride above 1 the floor gives the "
+                "same output for several sizes; list all",
             ),
         ]
     found.append(
@@ -730,7 +736,8 @@ def _field_mistakes(layers):
     return [
         (
             _field_count(layers),
-            "that counts the cells it reads: the task asks for the extent, from the first to the last cell, the gaps of dilation included",
+            "that counts the cells it reads: the task asks for the "
+            "extent, from the first to the last cell, the gaps of dilation included",
         ),
         (
             sum(d * (k - 1) for k, _, d in layers) + 1,
@@ -770,8 +777,11 @@ def _padding_for(n_in, n_out, k, s) -> int:
 
 
 def _padding_cases(seed: int) -> list[Case]:
-    rng, cases = _rng(seed), []
-    while len(cases) < 10:
+    rng = _rng(seed)
+    cases = [
+        Case(f"padding_for({n}, {o}, {k}, {s})", (n, o, k, s)) for n, o, k, s in [(14, 4, 3, 3), (9, 9, 1, 1)]
+    ]
+    while len(cases) < 12:
         n, k, s, p = (
             rng.integers(5, 300).item(),
             rng.integers(1, 8).item(),
@@ -798,7 +808,10 @@ _part(
         _padding_for,
         forbidden=("convolution", "output_size"),
         rule=Rule(whole=True),
-        hint="solve floor((n_in + 2p - k) / s) + 1 = n_out for the smallest p >= 0, then check it in the formula",
+        hint=(
+            "solve floor((n_in + 2p - k) / s) + 1 = n_out for the "
+            "smallest p >= 0, then check it in the formula"
+        ),
         mistakes=lambda n, o, k, s: [
             (
                 2 * _padding_for(n, o, k, s),
@@ -1024,7 +1037,10 @@ def _conv_part(visible: Callable[[], list[Case]], strided: bool, seed_offset: in
         lambda x, w, b, stride, padding: _conv(x, w, b, stride, padding),
         forbidden=("convolution",),
         rule=Rule(atol=1e-10, dtype="float64"),
-        hint="multiply the (K, C*kh*kw) weights by the unfolded columns, add b, reshape to (N, K, H_out, W_out)",
+        hint=(
+            "multiply the (K, C*kh*kw) weights by the unfolded columns, "
+            "add b, reshape to (N, K, H_out, W_out)"
+        ),
         mistakes=_conv_mistakes,
     )
 
@@ -1092,7 +1108,10 @@ _part(
         ],
         lambda seed: [Case(c.words, c.args[1:]) for c in _roof_cases(seed)],
         _bound,
-        hint="compare the layer's arithmetic intensity (FLOPs per byte) with the machine's peak_gflops / bandwidth_gbs",
+        hint=(
+            "compare the layer's arithmetic intensity (FLOPs per byte) "
+            "with the machine's peak_gflops / bandwidth_gbs"
+        ),
         mistakes=lambda f, b, p, w: [
             (
                 {"memory": "compute", "compute": "memory"}[_bound(f, b, p, w)],
@@ -1183,7 +1202,8 @@ class Counted:
 
     def __float__(self):
         raise CheckFailed(
-            "winograd_f23 turned an item into a plain float: use +, -, *, / on the items of d and g, so that the check can count the multiplies"
+            "winograd_f23 turned an item into a plain float: use +, -, "
+            "*, / on the items of d and g, so that the check can count the multiplies"
         )
 
 
@@ -1207,7 +1227,10 @@ def _judge_multiplies(measured: dict) -> str | None:
     if count == 4:
         return None
     if count == 6:
-        return "6 multiplies: that is the direct method; Winograd's F(2, 3) makes 4 (m1 to m4), the filter's transform being computed once"
+        return (
+            "6 multiplies: that is the direct method; Winograd's F(2, 3) "
+            "makes 4 (m1 to m4), the filter's transform being computed once"
+        )
     return f"{count} multiplies of data by filter values: Winograd's F(2, 3) makes exactly 4 (m1 to m4)"
 
 
@@ -1261,10 +1284,10 @@ def _backward_case(rng, size, kernel, stride, padding, n=2, c=3, k=4) -> Case:
 
 def _gradients(x, w, dy, stride, padding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dx, dw, db) of conv2d(x, w, b) for the output gradient dy, by autograd, float64."""
-    xt, wt = (torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in (x, w))
+    xt, wt = (torch.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in (x, w))
     bt = torch.zeros(len(w), dtype=torch.float64, requires_grad=True)
     F.conv2d(xt, wt, bt, stride=stride, padding=padding).backward(
-        torch.as_tensor(np.asarray(dy, dtype=np.float64))
+        torch.from_numpy(np.array(dy, dtype=np.float64))
     )
     return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
@@ -1363,7 +1386,8 @@ def _dw_mistakes(x, dy, kernel_size, stride, padding):
         found.append(
             (
                 reversed_offsets,
-                "the kernel offsets are reversed: dw[k, c, p, q] pairs dy with x at offset (p, q) of each window",
+                "the kernel offsets are reversed: dw[k, c, p, q] pairs dy "
+                "with x at offset (p, q) of each window",
             )
         )
     return found
@@ -1429,7 +1453,8 @@ def _dx_part(visible, strided: bool) -> Part:
         lambda x, w, dy, s, p: (dy, w, tuple(x.shape[2:]), s, p),
         _dx,
         ("convolution", "autograd", "unfold", "fold"),
-        "each window sends dy[n, k, i, j] * w[k] back to every pixel it covers; a pixel in several windows gets them all",
+        "each window sends dy[n, k, i, j] * w[k] back to every pixel "
+        "it covers; a pixel in several windows gets them all",
         lambda *args: (
             _dx_mistakes(*args)
             + [(_dx_assign(*args), "each pixel kept one window's share: add (+=), do not assign")]
@@ -1500,12 +1525,18 @@ def judge(part: Part, case: Case, outcome: dict) -> str | None:
     calls = [str(name) for name in outcome.get("calls", [])]
     if used := forbidden_calls(calls, part.forbidden):
         words, name = used[0]
-        return f"{prefix}: it calls {name}, which is {words}, and this part asks you not to use one: write that step yourself"
+        return (
+            f"{prefix}: it calls {name}, which is {words}, and this part "
+            f"asks you not to use one: write that step yourself"
+        )
     if outcome.get("error"):
         return f"{prefix}: {outcome['error']}"
     if outcome.get("changed"):
         index = int(outcome["changed"][0])
-        return f"{prefix}: it changed its argument number {index + 1} in place; leave the inputs as they were (work on a copy)"
+        return (
+            f"{prefix}: it changed its argument number {index + 1} in "
+            f"place; leave the inputs as they were (work on a copy)"
+        )
     got = decode(outcome.get("value", {}))
     expected = part.reference(*case.args)
     found = problem(got, expected, part.rule)
@@ -1523,7 +1554,10 @@ def judge(part: Part, case: Case, outcome: dict) -> str | None:
         if not isinstance(measured, dict):
             return f"{prefix}: nothing was measured"
         if used := forbidden_calls([str(n) for n in measured.get("calls", [])], part.forbidden):
-            return f"{prefix}: it calls {used[0][1]}, which is {used[0][0]}, and this part asks you not to use one"
+            return (
+                f"{prefix}: it calls {used[0][1]}, which is {used[0][0]}, and "
+                f"this part asks you not to use one"
+            )
         return None if (verdict := part.judge_measured(measured)) is None else f"{prefix}: {verdict}"
     return None
 

@@ -1,6 +1,6 @@
 """Scores decided in the grader's process, never in the student's kernel (see checks.py).
 
-A check cell's hidden block ends with ``checks.grade("04", "ex1a", conv2d_im2col, seed=1401)``:
+A check cell's hidden block ends with ``grader.grade("04", "ex1a", conv2d_im2col, seed=1401)``:
 in the sandboxed kernel it calls the student's function on the hidden cases and publishes only
 the results, as plain data (``checks.MIME``). After nbgrader's Execute step, ``ScoreInTheGrader``
 reads that call from the cell's source (the course's own: nbgrader restored it), throws away
@@ -22,7 +22,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 import checks
 
-GRADE_CALL = re.compile(r'^checks\.grade\("(\d\d)", "(\w+)", (\w+), seed=(\d+)\)$', re.MULTILINE)
+GRADE_CALL = re.compile(r'^grader\.grade\("(\d\d)", "(\w+)", (\w+), seed=(\d+)\)$', re.MULTILINE)
 HIDDEN = re.compile(r"^### BEGIN HIDDEN TESTS$.*?^### END HIDDEN TESTS$", re.MULTILINE | re.DOTALL)
 HIDDEN_NOTE = "# (hidden tests: the grader ran your function on more cases; its verdict is below)"
 
@@ -57,8 +57,14 @@ def scored_outputs(source: str, outputs: list) -> list | None:
         return None
     if found is None:
         name = GRADE_CALL.search(source).group(3)
-        return [nbformat.v4.new_output("stream", name="stdout", text=f"\N{CHECK MARK} {name}: correct (graded)\n")]
-    return [nbformat.v4.new_output("error", ename="CheckFailed", evalue=found, traceback=[f"\N{CROSS MARK} {found}"])]
+        return [
+            nbformat.v4.new_output("stream", name="stdout", text=f"\N{CHECK MARK} {name}: correct (graded)\n")
+        ]
+    return [
+        nbformat.v4.new_output(
+            "error", ename="CheckFailed", evalue=found, traceback=[f"\N{CROSS MARK} {found}"]
+        )
+    ]
 
 
 class ScoreInTheGrader(NbGraderPreprocessor):
