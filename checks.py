@@ -374,13 +374,20 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _f64(a: object) -> np.ndarray:
+    """A copy of an array, tensor or list as a float64 NumPy array."""
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    return np.array(a, dtype=np.float64)
+
+
 def _out(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
 def _conv(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     """The reference convolution, float64: x (N, C, H, W), w (K, C, kh, kw), b (K,)."""
-    t = [None if a is None else torch.from_numpy(np.array(a, dtype=np.float64)) for a in (x, w, b)]
+    t = [None if a is None else torch.from_numpy(_f64(a)) for a in (x, w, b)]
     return F.conv2d(t[0], t[1], t[2], stride=stride, padding=padding).numpy()
 
 
@@ -519,7 +526,7 @@ _part(
 
 
 def _value(x, w, b, k, i, j, stride, padding) -> float:
-    x_pad = np.pad(np.asarray(x, dtype=np.float64), ((0, 0), (padding, padding), (padding, padding)))
+    x_pad = np.pad(_f64(x), ((0, 0), (padding, padding), (padding, padding)))
     kh, kw = np.shape(w)[2:]
     return float((x_pad[:, i * stride : i * stride + kh, j * stride : j * stride + kw] * w[k]).sum() + b[k])
 
@@ -846,11 +853,11 @@ def _stat_visible() -> list[Case]:
 
 
 def _mean(images) -> np.ndarray:
-    return np.asarray(images, dtype=np.float64).mean(axis=(0, 2, 3))
+    return _f64(images).mean(axis=(0, 2, 3))
 
 
 def _std(images, ddof: int = 0) -> np.ndarray:
-    return np.asarray(images, dtype=np.float64).std(axis=(0, 2, 3), ddof=ddof)
+    return _f64(images).std(axis=(0, 2, 3), ddof=ddof)
 
 
 _part(
@@ -865,7 +872,7 @@ _part(
         hint="one mean per channel, over every image, row and column",
         mistakes=lambda images: [
             (
-                np.asarray(images, dtype=np.float64).mean(axis=(1, 2, 3)),
+                _f64(images).mean(axis=(1, 2, 3)),
                 "one mean per image: average over the images, rows and columns, per channel",
             )
         ],
@@ -886,11 +893,11 @@ _part(
         hint="one standard deviation per channel, over every image, row and column together",
         mistakes=lambda images: [
             (
-                np.asarray(images, dtype=np.float64).var(axis=(0, 2, 3)),
+                _f64(images).var(axis=(0, 2, 3)),
                 "that is the variance: the standard deviation is its square root",
             ),
             (
-                np.asarray(images, dtype=np.float64).std(axis=(2, 3)).mean(axis=0),
+                _f64(images).std(axis=(2, 3)).mean(axis=0),
                 "the average of each image's own spread: take all pixels of a channel together",
             ),
         ],
@@ -954,7 +961,7 @@ GRAY = (0.299, 0.587, 0.114)
 
 
 def _gray(images) -> np.ndarray:
-    return (np.asarray(images, dtype=np.float64) * np.reshape(GRAY, (1, 3, 1, 1))).sum(axis=1, keepdims=True)
+    return (_f64(images) * np.reshape(GRAY, (1, 3, 1, 1))).sum(axis=1, keepdims=True)
 
 
 _part(
@@ -974,10 +981,10 @@ _part(
         mistakes=lambda images: [
             (_gray(images)[:, 0], "the channel axis is gone: keep it, of size 1 (keepdim=True)"),
             (
-                np.asarray(images, dtype=np.float64).mean(axis=1, keepdims=True),
+                _f64(images).mean(axis=1, keepdims=True),
                 "all channels weigh the same: use the three weights",
             ),
-            (_gray(np.asarray(images)[:, ::-1]), "the weights are in reverse order: red is channel 0"),
+            (_gray(_f64(images)[:, ::-1]), "the weights are in reverse order: red is channel 0"),
         ],
     ),
 )
@@ -1017,7 +1024,7 @@ def _conv_mistakes(x, w, b, stride, padding):
         )
     nlk = right.reshape(right.shape[0], right.shape[1], -1).transpose(0, 2, 1).reshape(right.shape)
     found.append((nlk, "an (N, L, K) product reshaped as it is: move K before L first"))
-    flipped = _conv(x, np.asarray(w)[:, :, ::-1, ::-1], b, stride, padding)
+    flipped = _conv(x, _f64(w)[:, :, ::-1, ::-1], b, stride, padding)
     found.append((flipped, "the kernel is flipped: PyTorch's convolution does not flip it"))
     if stride > 1 or padding > 0:
         found.append((_conv(x, w, b, 1, padding), "the stride is missing"))
@@ -1284,10 +1291,10 @@ def _backward_case(rng, size, kernel, stride, padding, n=2, c=3, k=4) -> Case:
 
 def _gradients(x, w, dy, stride, padding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dx, dw, db) of conv2d(x, w, b) for the output gradient dy, by autograd, float64."""
-    xt, wt = (torch.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in (x, w))
+    xt, wt = (torch.tensor(_f64(a), requires_grad=True) for a in (x, w))
     bt = torch.zeros(len(w), dtype=torch.float64, requires_grad=True)
     F.conv2d(xt, wt, bt, stride=stride, padding=padding).backward(
-        torch.from_numpy(np.array(dy, dtype=np.float64))
+        torch.from_numpy(_f64(dy))
     )
     return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
@@ -1565,7 +1572,7 @@ def judge(part: Part, case: Case, outcome: dict) -> str | None:
 def _plainish(value: object) -> object:
     """A mistake's value as a reference would be: ints, floats, tuples, strings or float64 arrays."""
     if isinstance(value, (np.ndarray, torch.Tensor)):
-        return np.asarray(value, dtype=np.float64)
+        return _f64(value)
     return value
 
 
