@@ -177,7 +177,7 @@ def forbidden_calls(names: list[str] | set[str], capabilities: tuple[str, ...]) 
     found = []
     for capability in (*capabilities, *ALWAYS):
         words, pattern = CAPABILITIES[capability]
-        used = sorted(name for name in names if re.search(pattern, name))
+        used = sorted({name.removeprefix(DIRECT) for name in names if re.search(pattern, name)})
         if used:
             found.append((words, used[0]))
     return found

@@ -150,7 +150,7 @@ PLANTED = [
     (
         "ex1b-check",
         "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n    x_t = torch.from_numpy(x)\n    w_t = torch.zeros(dy.shape[1], x.shape[1], *kernel_size, dtype=torch.float64, requires_grad=True)\n    F.conv2d(x_t, w_t, stride=stride, padding=padding).backward(torch.from_numpy(dy))\n    return w_t.grad.numpy()",
-        "which is autograd",
+        "this part asks you not to use one",
     ),
     (
         "ex1b-check",
