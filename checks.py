@@ -156,12 +156,12 @@ def _guarded_call(function: Callable, args: tuple) -> tuple[object, set[str], st
                 )
             finally:
                 if sys.getprofile() is not profile:
-                    names.add("sys.setprofile (the guard was switched off)")
+                    names.add(f"{DIRECT}sys.setprofile (the guard was switched off)")
                 sys.setprofile(None)
     except Exception as failed:  # a mode popped or replaced by the answer
-        names.add(f"torch mode stack changed ({type(failed).__name__})")
+        names.add(f"{DIRECT}torch._pop_mode (the mode stack was changed: {type(failed).__name__})")
     if threading.Thread.start is not start:
-        names.add("threading.Thread.start replaced")
+        names.add(f"{DIRECT}threading.Thread.start (replaced)")
     return result, names, error
 
 
@@ -1293,9 +1293,7 @@ def _gradients(x, w, dy, stride, padding) -> tuple[np.ndarray, np.ndarray, np.nd
     """(dx, dw, db) of conv2d(x, w, b) for the output gradient dy, by autograd, float64."""
     xt, wt = (torch.tensor(_f64(a), requires_grad=True) for a in (x, w))
     bt = torch.zeros(len(w), dtype=torch.float64, requires_grad=True)
-    F.conv2d(xt, wt, bt, stride=stride, padding=padding).backward(
-        torch.from_numpy(_f64(dy))
-    )
+    F.conv2d(xt, wt, bt, stride=stride, padding=padding).backward(torch.from_numpy(_f64(dy)))
     return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
 
