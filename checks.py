@@ -609,7 +609,7 @@ _part(
         "output_value",
         lambda: [
             Case(
-                "the example (x (3, 5, 5), filter 0, output (0, 1), stride 3, padding 2)",
+                "an example like the lesson's: x (3, 5, 5), filter 0, output (0, 1), stride 3, padding 2",
                 (*_example(), 0, 0, 1, 3, 2),
             ),
             Case(
