@@ -892,14 +892,20 @@ _part(
         also_right=lambda images: [_std(images, ddof=1)],  # either divisor: torch's default or NumPy's
         hint="one standard deviation per channel, over every image, row and column together",
         mistakes=lambda images: [
-            (
-                _f64(images).var(axis=(0, 2, 3)),
-                "that is the variance: the standard deviation is its square root",
-            ),
-            (
-                _f64(images).std(axis=(2, 3)).mean(axis=0),
-                "the average of each image's own spread: take all pixels of a channel together",
-            ),
+            *[
+                (
+                    _f64(images).var(axis=(0, 2, 3), ddof=ddof),
+                    "that is the variance: the standard deviation is its square root",
+                )
+                for ddof in (0, 1)
+            ],
+            *[
+                (
+                    _f64(images).std(axis=(2, 3), ddof=ddof).mean(axis=0),
+                    "the average of each image's own spread: take all pixels of a channel together",
+                )
+                for ddof in (0, 1)
+            ],
         ],
     ),
 )

@@ -90,7 +90,11 @@ def test_the_batch_goes_through_edge_filters_into_feature_maps(notebook):
 PLANTED = [
     ("ex1a-check", "def channel_mean(images):\n    return images.mean(dim=(2, 3))", "expected shape (3,)"),
     ("ex1a-check", "def channel_mean(images):\n    return images.mean(dim=(1, 2, 3))", "one mean per image"),
-    ("ex1a-check", "def channel_mean(images):\n    return images.mean()", "expected shape (3,), got shape ()"),
+    (
+        "ex1a-check",
+        "def channel_mean(images):\n    return images.mean()",
+        "expected shape (3,), got shape ()",
+    ),
     ("ex1b-check", "def channel_std(images):\n    return images.var(dim=(0, 2, 3))", "that is the variance"),
     (
         "ex1b-check",

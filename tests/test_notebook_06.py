@@ -175,7 +175,7 @@ PLANTED = [
     (
         "ex1c2-check",
         "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n    x = torch.zeros(dy.shape[0], w.shape[1], *input_size, dtype=torch.float64, requires_grad=True)\n    return torch.autograd.grad(F.conv2d(x, torch.from_numpy(w), stride=stride, padding=padding), x, torch.from_numpy(dy))[0].numpy()",
-        "which is autograd",
+        "this part asks you not to use one",
     ),
 ]
 
