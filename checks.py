@@ -8,7 +8,7 @@ then compares with a reference computed here, after the call. A failure is a ``C
 that IPython shows as its sentence alone: what is wrong and where to look, never the expected
 value. At grading, ``grade`` runs the answer on the hidden cases and publishes only its results,
 as plain data; the grader's own process recomputes the references and scores them with
-``score`` (tools/scoring.py), so nothing in the student's kernel decides a grade.
+``score`` (a step of the course's grading), so nothing in the student's kernel decides a grade.
 """
 
 from __future__ import annotations
