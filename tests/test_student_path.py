@@ -465,15 +465,11 @@ def test_every_figure_and_the_animation_render(notebook):
 
 
 def solution(index: int) -> str:
-    """What a student types into answer cell ``index`` of notebook 01: the maintainers' solution."""
+    """What a student writes into answer cell ``index`` of notebook 01: the maintainers' answer
+    cell (the function's first line and its solution), without the solution's markers."""
     source = json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())["cells"][index]["source"]
-    lines, inside = [], False
-    for line in "".join(source).splitlines():
-        if line.strip() in SOLUTION_MARKERS:
-            inside = line.strip() == SOLUTION_MARKERS[0]
-        elif inside:
-            lines.append(line)
-    assert lines, f"notebooks/{NOTEBOOK} cell {index}: no solution"
+    lines = [line for line in "".join(source).splitlines() if line.strip() not in SOLUTION_MARKERS]
+    assert len(lines) > 1, f"notebooks/{NOTEBOOK} cell {index}: no solution"
     return "\n".join(lines)
 
 
@@ -487,7 +483,7 @@ def test_each_answer_typed_in_shows_the_tick_and_is_saved(notebook, lab, release
         editor = cells.nth(index).locator(".cm-content")
         editor.click()
         page.keyboard.press("Control+A")
-        page.keyboard.type(solution(index))
+        page.keyboard.insert_text(solution(index))  # as pasted: the editor's auto-indent stays out
         shown = editor.evaluate(
             "e => [...e.querySelectorAll('.cm-line')].map(l => l.textContent).join('\\n')"
         )
