@@ -558,6 +558,8 @@ def test_every_student_is_graded_and_gets_feedback(course, graded):
         assert f"(Score: 0.0 / {top:.1f})" in blank and "NotImplementedError" in blank
         full = (course / "feedback" / "solved" / ASSIGNMENT / f"{path.stem}.html").read_text()
         assert f"(Score: {top:.1f} / {top:.1f})" in full and ": correct" in full
+        # Each part's score and sentence, not the hidden tests' code: a note where it was.
+        assert "BEGIN HIDDEN TESTS" not in full and "hidden tests: the grader ran your function" in full
 
 
 def test_an_answer_that_raises_costs_only_its_own_parts(course, graded):

@@ -172,6 +172,17 @@ def test_a_wrong_missing_or_doubled_result_scores_zero_whatever_else_the_kernel_
         assert cell.outputs[0].output_type == "error"
 
 
+def test_the_grading_settings_score_in_the_grader_and_hide_the_hidden_tests():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(scoring.ROOT)).load_config()
+    steps = [step.__name__ for step in config.Autograde.autograde_preprocessors]
+    assert steps.index("ScoreInTheGrader") == steps.index("StderrIsNotAFailure") + 1
+    assert steps.index("ScoreInTheGrader") < steps.index("SaveAutoGrades")
+    assert "HideHiddenTests" in [step.__name__ for step in config.GenerateFeedback.preprocessors]
+    assert "checks.py" in config.SandboxedKernelManager.read_only
+
+
 def test_the_feedback_shows_a_note_where_the_hidden_tests_were():
     cell = check_cell()
     scoring.HideHiddenTests().preprocess_cell(cell, {}, 0)
