@@ -9,16 +9,17 @@ import sys
 from pathlib import Path
 
 from nbgrader import utils
-from nbgrader.converters import Autograde
+from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
 from nbgrader.validator import Validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # checks.py, which scoring imports
 from collect import SafeCollector, SafeExtractor  # noqa: E402
 from execute import StoppingExecute  # noqa: E402
-from sanitize import SanitizeSubmission  # noqa: E402
-
 from sandbox import SandboxedKernelManager  # noqa: E402
+from sanitize import SanitizeSubmission  # noqa: E402
+from scoring import HideHiddenTests, ScoreInTheGrader  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 
@@ -94,11 +95,19 @@ _execute = StoppingExecute if os.environ.get("UNSAFE_GRADING") == "1" else Sandb
 _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrader's own list
 _steps[_steps.index(Execute)] = _execute
 _steps.insert(_steps.index(_execute) + 1, StderrIsNotAFailure)
+# A check cell's score is decided here, in the grader's process, from the results its hidden
+# block published; nothing else the kernel put in the cell counts (tools/scoring.py).
+_steps.insert(_steps.index(StderrIsNotAFailure) + 1, ScoreInTheGrader)
 # Nothing the student's kernel printed, or their own Markdown, renders as active content in the
 # autograded notebook, the feedback or the formgrader, and outputs are capped in bytes
 # (tools/sanitize.py). After nbgrader's LimitOutput, before the scores are saved.
 _steps.insert(_steps.index(LimitOutput) + 1, SanitizeSubmission)
 c.Autograde.autograde_preprocessors = _steps
+# The feedback shows each part's score and sentence, not the hidden tests' code.
+_feedback = GenerateFeedback.class_traits()["preprocessors"].default()
+c.GenerateFeedback.preprocessors = [_feedback[0], HideHiddenTests, *_feedback[1:]]
+# The checker is the course's, read-only in the sandbox, as utils.py is.
+c.SandboxedKernelManager.read_only = ["utils.py", "checks.py", "data"]
 # `nbgrader validate` runs the notebook it checks in a sandbox too.
 _validate = Validator.class_traits()["preprocessors"].default()
 c.Validator.preprocessors = [_execute if step is Execute else step for step in _validate]

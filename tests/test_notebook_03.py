@@ -135,64 +135,62 @@ def test_pooling_by_hand_matches_pytorch_and_the_size_formula(notebook):
 
 # (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
 PLANTED = [
+    ("ex1a-check", "def channel_mean(images):\n    return images.mean(dim=(2, 3))", "expected shape (3,)"),
+    ("ex1a-check", "def channel_mean(images):\n    return images.mean(dim=(1, 2, 3))", "one mean per image"),
     (
         "ex1a-check",
-        "channel_mean = torch.stack([image for image, _ in test_set]).mean(dim=(0, 2, 3))",
-        "these are the normalised images",
+        "def channel_mean(images):\n    return images.mean()",
+        "expected shape (3,), got shape ()",
     ),
+    ("ex1b-check", "def channel_std(images):\n    return images.var(dim=(0, 2, 3))", "that is the variance"),
     (
-        "ex1a-check",
-        "channel_mean = torch.from_numpy(test_set_raw.data.reshape(-1, 3).mean(axis=0))",
-        "0-255 scale",
-    ),
-    (
-        "ex1a-check",
-        "channel_mean = torch.stack([image for image, _ in test_set_raw]).mean(dim=(0, 1, 2))",
-        "expected an array of shape (3,), got shape (32,)",
+        "ex1b-check",
+        "def channel_std(images):\n    return images.std(dim=(2, 3)).mean(dim=0)",
+        "the average of each image's own spread",
     ),
     (
         "ex1b-check",
-        "channel_std = torch.stack([image for image, _ in test_set_raw]).var(dim=(0, 2, 3))",
-        "that is the variance",
+        "def channel_std(images):\n    images -= images.mean()\n    return images.std(dim=(0, 2, 3))",
+        "in place",
     ),
-    (
-        "ex1b-check",
-        "channel_std = torch.stack([image for image, _ in test_set_raw]).std(dim=(2, 3)).mean(dim=0)",
-        "each image's own spread",
-    ),
-    (
-        "ex1b-check",
-        "channel_std = torch.stack([image for image, _ in test_set]).std(dim=(0, 2, 3))",
-        "these are the normalised images",
-    ),
-    ("ex2a-check", "stored_value = int((images[5, 1, 0, 20].item() * 0.5 + 0.5) * 255)", "one below"),
-    ("ex2a-check", "stored_value = round(images[5, 1, 0, 20].item() * 255)", "Normalize is not undone"),
-    ("ex2a-check", "stored_value = int(test_set_raw.data[5, 0, 20, 0])", "that is the red channel"),
     (
         "ex2a-check",
-        "stored_value = (images[5, 1, 0, 20].item() * 0.5 + 0.5) * 255",
-        "expected an integer",
+        "def stored_byte(value, mean, std):\n    return int((value * std + mean) * 255)",
+        "int() cuts",
     ),
-    ("ex2b-check", "gray_batch = images_raw.mean(dim=1, keepdim=True)", "all channels weigh the same"),
+    (
+        "ex2a-check",
+        "def stored_byte(value, mean, std):\n    return round(value * 255)",
+        "Normalize is not undone",
+    ),
+    (
+        "ex2a-check",
+        "def stored_byte(value, mean, std):\n    return float(round((value * std + mean) * 255))",
+        "expected an int, got the float",
+    ),
     (
         "ex2b-check",
-        "gray_batch = (images_raw * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1)",
+        "def to_gray(images):\n    return (images * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1)",
         "the channel axis is gone",
     ),
     (
         "ex2b-check",
-        "gray_batch = (images_raw * torch.tensor([0.114, 0.587, 0.299]).view(1, 3, 1, 1)).sum(1, keepdim=True)",
-        "reverse order",
+        "def to_gray(images):\n    return images.mean(dim=1, keepdim=True)",
+        "all channels weigh the same",
     ),
     (
         "ex2b-check",
-        "gray_batch = (images * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)",
-        "these are the normalised images",
+        "def to_gray(images):\n    return F.conv2d(images, torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))",
+        "which is a convolution routine",
+    ),
+    (
+        "ex2b-check",
+        "def to_gray(images):\n    return (images * torch.tensor([0.114, 0.587, 0.299]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)",
+        "reverse order",
     ),
 ]
 
-# What no failure message of a part may show: the expected values of its visible cases.
-SECRETS = {"ex2a-check": [r"\b55\b"]}
+SECRETS = {"ex2a-check": [r"\b163\b", r"\b90\b"]}
 
 
 def test_every_exercise_has_at_least_three_planted_mistakes(notebook):

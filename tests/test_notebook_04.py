@@ -76,61 +76,57 @@ def test_1x1_groups_and_channels_last(notebook):
 # --- the exercise: planted mistakes -------------------------------------------------------------
 
 # (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
+_ROWS = "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)\n"
 PLANTED = [
     (
         "ex1a-check",
         "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-        "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)\n"
-        "    return (w.reshape(len(w), -1) @ columns).view(len(x), len(w), h_out, w_out)",
+        + _ROWS
+        + "    return (w.reshape(len(w), -1) @ columns).view(len(x), len(w), h_out, w_out)",
         "the biases are missing",
     ),
     (
         "ex1a-check",
-        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    return F.conv2d(x, w, b, stride=stride, padding=padding)",
-        "conv2d_im2col uses conv2d, which this exercise asks you not to use",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    return getattr(F, 'con' + 'v2d')(x, w, b, stride=stride, padding=padding)",
+        "which is a convolution routine",
     ),
     (
         "ex1a-check",
-        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    return utils.conv2d_im2col(x.numpy(), w.numpy(), b.numpy(), stride, padding)",
-        "conv2d_im2col uses conv2d_im2col",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    return torch.ops.aten.convolution(x, w, b, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1)",
+        "which is a convolution routine",
+    ),
+    (
+        "ex1a-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    return torch.from_numpy(utils.conv2d_im2col(x.numpy(), w.numpy(), b.numpy(), stride, padding))",
+        "which is a convolution routine",
     ),
     (
         "ex1b-check",
         "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-        "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)  # (N, C*kh*kw, L)\n"
-        "    product = columns.transpose(1, 2) @ w.reshape(len(w), -1).T + b  # (N, L, K)\n"
-        "    return product.reshape(len(x), len(w), h_out, w_out)",
-        "reshaped as it is: move K before L first",
+        + _ROWS
+        + "    product = columns.transpose(1, 2) @ w.reshape(len(w), -1).T + b\n    return product.reshape(len(x), len(w), h_out, w_out)",
+        "move K before L first",
     ),
     (
         "ex1b-check",
         "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-        "    columns = F.unfold(x[:1], w.shape[2:], stride=stride, padding=padding)\n"
-        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(1, len(w), h_out, w_out)",
-        "only the first image",
+        + _ROWS
+        + "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out).float()",
+        "the task asks for float64",
     ),
     (
         "ex1c-check",
-        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride)\n"
-        "    columns = F.unfold(x, w.shape[2:], stride=stride)\n"
-        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride)\n    columns = F.unfold(x, w.shape[2:], stride=stride)\n    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
         "the padding is missing",
     ),
     (
         "ex1c-check",
-        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), padding=padding)\n"
-        "    columns = F.unfold(x, w.shape[2:], padding=padding)\n"
-        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), padding=padding)\n    columns = F.unfold(x, w.shape[2:], padding=padding)\n    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
         "the stride is missing",
     ),
 ]
+
+SECRETS = {}
 
 
 def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
@@ -139,4 +135,4 @@ def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
 
 def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
     results = checks.run_planted(notebook, PLANTED)
-    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, {})
+    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, SECRETS)

@@ -184,99 +184,53 @@ def test_the_cudnn_settings_are_printed_as_pytorch_has_them(notebook):
 # (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
 PLANTED = [
     (
-        "ex1-check",
-        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
-        "    side = utils.conv_output_size(h, k, stride=stride, padding=padding)\n"
-        "    return (n, c * k * k, side * side)",
-        "the output height used for both axes",
+        "ex1a-check",
+        "def bound_by(flops, bytes_moved, peak_gflops, bandwidth_gbs):\n    return 'compute' if flops / bytes_moved < peak_gflops / bandwidth_gbs else 'memory'",
+        "the other way round",
     ),
     (
-        "ex1-check",
-        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
-        "    h_out, w_out = (h + padding - k) // stride + 1, (w + padding - k) // stride + 1\n"
-        "    return (n, c * k * k, h_out * w_out)",
-        "padding counted once",
+        "ex1a-check",
+        "def bound_by(flops, bytes_moved, peak_gflops, bandwidth_gbs):\n    return flops / bytes_moved < peak_gflops / bandwidth_gbs",
+        "expected a string",
     ),
     (
-        "ex1-check",
-        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
-        "    return (n, k * k, h_out * w_out)",
-        "the channels are missing",
+        "ex1a-check",
+        "def bound_by(flops, bytes_moved, peak_gflops, bandwidth_gbs):\n    return 'Memory' if flops / bytes_moved < peak_gflops / bandwidth_gbs else 'Compute'",
+        "not the right answer",
     ),
     (
-        "ex1-check",
-        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
-        "    h_out = -(-(h + 2 * padding - k) // stride) + 1  # rounded up\n"
-        "    w_out = -(-(w + 2 * padding - k) // stride) + 1\n"
-        "    return (n, c * k * k, h_out * w_out)",
-        "one window too many along the width: the floor drops a last, partial step",
+        "ex1b-check",
+        "def roofline_fraction(measured_gflops, flops, bytes_moved, peak_gflops, bandwidth_gbs):\n    return measured_gflops / peak_gflops",
+        "measured against the peak alone",
     ),
     (
-        "ex1-check",
-        "def column_matrix_shape(n, c, h, w, k, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
-        "    return (n, h_out * w_out, c * k * k)",
-        "rows and columns swapped",
+        "ex1b-check",
+        "def roofline_fraction(measured_gflops, flops, bytes_moved, peak_gflops, bandwidth_gbs):\n    return 100 * measured_gflops / min(peak_gflops, flops / bytes_moved * bandwidth_gbs)",
+        "a percentage",
     ),
     (
         "ex2-check",
-        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
-        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
-        "    return n * k_out * h_out * w_out * (c // groups) * k * k",
-        "only the multiplies counted",
+        "def winograd_f23(d, g):\n    return [d[0] * g[0] + d[1] * g[1] + d[2] * g[2], d[1] * g[0] + d[2] * g[1] + d[3] * g[2]]",
+        "that is the direct method",
     ),
     (
         "ex2-check",
-        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
-        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
-        "    return 2 * n * k_out * h_out * w_out * c * k * k",
-        "groups ignored",
+        "def winograd_f23(d, g):\n    return list(np.correlate(d, g))",
+        "which is a convolution routine",
     ),
     (
         "ex2-check",
-        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
-        "    h_out, w_out = utils.conv_output_size((h, w), k, stride=stride, padding=padding)\n"
-        "    return 2 * k_out * h_out * w_out * (c // groups) * k * k",
-        "one image only",
+        "def winograd_f23(d, g):\n    return [d[0] * g[2] + d[1] * g[1] + d[2] * g[0], d[1] * g[2] + d[2] * g[1] + d[3] * g[0]]",
+        "a true convolution",
     ),
     (
         "ex2-check",
-        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
-        "    h_out, w_out = utils.conv_output_size((h, w), k, padding=padding)\n"
-        "    return 2 * n * k_out * h_out * w_out * (c // groups) * k * k",
-        "the stride is missing",
-    ),
-    (
-        "ex2-check",
-        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
-        "    return 2 * n * k_out * h * w * (c // groups) * k * k",
-        "input pixels counted",
-    ),
-    (
-        "ex2-check",
-        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
-        "    from torch.utils.flop_counter import FlopCounterMode\n\n"
-        "    x, w = torch.empty(n, c, h, w, device='meta'), torch.empty(k_out, c // groups, k, k, device='meta')\n"
-        "    with FlopCounterMode(display=False) as counter:\n"
-        "        F.conv2d(x, w, stride=stride, padding=padding, groups=groups)\n"
-        "    return counter.get_total_flops()",
-        "conv_flops uses FlopCounterMode, conv2d",
-    ),
-    (
-        "ex2-check",
-        "def conv_flops(n, c, h, w, k_out, k, stride=1, padding=0, groups=1):\n"
-        "    columns = n * utils.conv_output_size(h, k, stride, padding) * utils.conv_output_size(w, k, stride, padding)\n"
-        "    return 2 * k_out * columns * c // groups * k * k",
-        "",
+        "def winograd_f23(d, g):\n    d = [float(v) for v in d]\n    return [d[0] * g[0] + d[1] * g[1] + d[2] * g[2], d[1] * g[0] + d[2] * g[1] + d[3] * g[2]]",
+        "turned an item into a plain float",
     ),
 ]
 
-# What no failure message of a part may show: the expected values of its visible cases.
-SECRETS = {
-    "ex1-check": [r"\(2, 27, 20\)", r"\(1, 75, 784\)"],
-    "ex2-check": [r"\b12960\b"],
-}
+SECRETS = {"ex1a-check": [r"'compute'|'memory'"]}
 
 
 def test_every_exercise_has_at_least_three_planted_mistakes(notebook):

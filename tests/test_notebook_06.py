@@ -192,72 +192,45 @@ LOOPS = (
 PLANTED = [
     ("ex1a-check", "def bias_gradient(dy):\n    return dy.mean(axis=(0, 2, 3))", "that is a mean"),
     ("ex1a-check", "def bias_gradient(dy):\n    return dy.sum(axis=(2, 3))", "one gradient per image"),
-    ("ex1a-check", "def bias_gradient(dy):\n    return dy.sum()", "one number"),
-    ("ex1a-check", "def bias_gradient(dy):\n    db = dy.sum(axis=(0, 2, 3))", "got None"),
+    ("ex1a-check", "def bias_gradient(dy):\n    return dy.sum(axis=(0, 2, 3)).astype(np.float32)", "float64"),
     (
         "ex1b-check",
-        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n"
-        "    columns = utils.im2col(x, kernel_size, stride=stride, padding=padding)\n"
-        "    dy_rows = dy.reshape(dy.shape[0], dy.shape[1], -1)\n"
-        "    return (dy_rows @ columns.transpose(0, 2, 1)).reshape(len(x), dy.shape[1], x.shape[1], *kernel_size)",
-        "one gradient per image",
-    ),
-    (
-        "ex1b-check",
-        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n"
-        "    columns = utils.im2col(x, kernel_size, stride=stride, padding=padding)\n"
-        "    dy_rows = dy.reshape(dy.shape[0], dy.shape[1], -1)\n"
-        "    dw_row = (dy_rows @ columns.transpose(0, 2, 1)).mean(axis=0)\n"
-        "    return dw_row.reshape(dy.shape[1], x.shape[1], *kernel_size)",
+        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n    columns = utils.im2col(x, kernel_size, stride=stride, padding=padding)\n    dy_rows = dy.reshape(dy.shape[0], dy.shape[1], -1)\n    return (dy_rows @ columns.transpose(0, 2, 1)).mean(axis=0).reshape(dy.shape[1], x.shape[1], *kernel_size)",
         "an average over the images",
     ),
     (
         "ex1b-check",
-        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n"
-        "    columns = utils.im2col(x[:1], kernel_size, stride=stride, padding=padding)\n"
-        "    dw_row = dy[0].reshape(dy.shape[1], -1) @ columns[0].T\n"
-        "    return dw_row.reshape(dy.shape[1], x.shape[1], *kernel_size)",
-        "only the first image",
+        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n    x_t = torch.from_numpy(x)\n    w_t = torch.zeros(dy.shape[1], x.shape[1], *kernel_size, dtype=torch.float64, requires_grad=True)\n    F.conv2d(x_t, w_t, stride=stride, padding=padding).backward(torch.from_numpy(dy))\n    return w_t.grad.numpy()",
+        "this part asks you not to use one",
     ),
     (
         "ex1b-check",
-        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n"
-        "    w = np.zeros((dy.shape[1], x.shape[1], *kernel_size))\n"
-        "    return conv2d_backward(x, w, dy, stride, padding)[0]",
-        "weight_gradient uses conv2d_backward, which this exercise asks you not to use",
+        "def weight_gradient(x, dy, kernel_size, stride=1, padding=0):\n    x_t, w_t = torch.from_numpy(x), torch.zeros(dy.shape[1], x.shape[1], *kernel_size, dtype=torch.float64)\n    return torch.func.vjp(lambda w: F.conv2d(x_t, w, stride=stride, padding=padding), w_t)[1](torch.from_numpy(dy))[0].numpy()",
+        "which is",
     ),
     (
         "ex1c1-check",
-        LOOPS,
-        "",  # the solution, written out: the mistakes below are changes to it
-    ),
-    ("ex1c1-check", LOOPS.replace("] += dy", "] = dy"), "add (+=), do not assign"),
-    (
-        "ex1c1-check",
-        LOOPS.replace(
-            "dx_pad[:, :, padding : padding + height, padding : padding + width]",
-            "dx_pad[:, :, padding:-padding, padding:-padding]",
-        ),
-        "x[p:-p] is empty when p = 0",
+        "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n    n_images, n_filters, h_out, w_out = dy.shape\n    _, channels, kh, kw = w.shape\n    dx = np.zeros((n_images, channels, input_size[0] + 2 * padding, input_size[1] + 2 * padding))\n    for n in range(n_images):\n        for k in range(n_filters):\n            for i in range(h_out):\n                for j in range(w_out):\n                    dx[n, :, i * stride : i * stride + kh, j * stride : j * stride + kw] = dy[n, k, i, j] * w[k]\n    return dx[:, :, padding : padding + input_size[0], padding : padding + input_size[1]]",
+        "add (+=), do not assign",
     ),
     (
         "ex1c1-check",
-        "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n"
-        "    columns = (w.reshape(len(w), -1).T @ dy.reshape(len(dy), len(w), -1))\n"
-        "    return utils.col2im(columns, input_size, w.shape[2:], stride, padding)",
-        "input_gradient_loops uses col2im",
+        "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n    cols = w.reshape(len(w), -1).T @ dy.reshape(len(dy), len(w), -1)\n    return utils.col2im(cols, input_size, w.shape[2:], stride=stride, padding=padding)",
+        "which is a fold (col2im) routine",
     ),
     (
         "ex1c2-check",
-        LOOPS.replace("dx_pad[:, :, padding : padding + height, padding : padding + width]", "dx_pad"),
+        "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n    n_images, n_filters, h_out, w_out = dy.shape\n    _, channels, kh, kw = w.shape\n    dx = np.zeros((n_images, channels, input_size[0] + 2 * padding, input_size[1] + 2 * padding))\n    for n in range(n_images):\n        for k in range(n_filters):\n            for i in range(h_out):\n                for j in range(w_out):\n                    dx[n, :, i * stride : i * stride + kh, j * stride : j * stride + kw] += dy[n, k, i, j] * w[k]\n    return dx",
         "the padding is still there",
     ),
     (
         "ex1c2-check",
-        LOOPS.replace("top, left = i * stride, j * stride", "top, left = i, j"),
-        "starts at padded row i * stride",
+        "def input_gradient_loops(dy, w, input_size, stride=1, padding=0):\n    x = torch.zeros(dy.shape[0], w.shape[1], *input_size, dtype=torch.float64, requires_grad=True)\n    return torch.autograd.grad(F.conv2d(x, torch.from_numpy(w), stride=stride, padding=padding), x, torch.from_numpy(dy))[0].numpy()",
+        "this part asks you not to use one",
     ),
 ]
+
+SECRETS = {}
 
 
 def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
@@ -266,4 +239,4 @@ def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
 
 def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
     results = checks.run_planted(notebook, PLANTED)
-    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, {})
+    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, SECRETS)

@@ -17,10 +17,10 @@ import pytest
 from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 from nbgrader.preprocessors import LimitOutput
-from sanitize import SanitizeSubmission
 from traitlets.config import Config
 
 from notebooks import ROOT
+from sanitize import SanitizeSubmission
 
 FORMGRADER = Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
 

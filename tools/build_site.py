@@ -35,6 +35,7 @@ from sphinx.application import Sphinx
 from sphinx.errors import SphinxError
 from sphinx.util.docutils import docutils_namespace
 
+import checks
 import setup_cell
 from course import copy_students_files
 from notebooks import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
@@ -154,6 +155,8 @@ def prepare(path: Path, nb: nbformat.NotebookNode, solutions: bool) -> tuple[Pag
         graded = cell.metadata.get("nbgrader", {})
         if not solutions and cell.cell_type == "code" and (graded.get("solution") or graded.get("grade")):
             cell.outputs = []  # they would show the answer, or checks of a missing answer
+        if graded.get("grade"):  # the hidden tests' results for the grader go with their code
+            cell.outputs = [out for out in cell.get("outputs", []) if checks.MIME not in out.get("data", {})]
         # Solutions shown: only their marker lines go (nbgrader has no preprocessor for that).
         cell.source = "\n".join(
             line for line in cell.source.split("\n") if not any(m in line for m in markers)

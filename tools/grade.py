@@ -44,10 +44,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collect import STUDENT_ID  # noqa: E402
-
 import flags  # noqa: E402
 import sandbox  # noqa: E402
+from collect import STUDENT_ID  # noqa: E402
 
 # nbgrader's Gradebook under SQLAlchemy 2 warns about its own way of adding submissions.
 QUIET = {"message": "Object of type <Submitted", "category": Warning}
@@ -170,6 +169,7 @@ def check_submission(submitted: Path, notebooks: set[str], into: Path) -> list[s
 def stopped_kernels(autograded: Path) -> list[str]:
     """The notebooks in ``autograded`` whose kernel the grader had to stop, with the reason."""
     import nbformat
+
     from execute import STOPPED
 
     found = []
