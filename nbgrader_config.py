@@ -39,6 +39,10 @@ c.Execute.iopub_timeout = 30
 # When a notebook is done, stop its kernel at once: a polite shutdown of a kernel that imported
 # PyTorch takes 2 to 3 seconds, for every notebook of every student.
 c.Execute.shutdown_kernel = "immediate"
+# A cell's printed lines in one output per stream, however the kernel happened to flush them: on
+# a busy machine the same cell may send its lines in one message or several, and the feedback
+# page of one run would differ from the next (tests/test_grading.py compares them).
+c.Execute.coalesce_streams = True
 
 # A student who deleted a check cell is still graded on it: nbgrader puts it back.
 c.OverwriteCells.add_missing_cells = True
