@@ -36,7 +36,7 @@ ENV_VAR = "CONV_IM2COL_BASE_URL"
 GITHUB = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)/?$")
 
 TEMPLATE = """\
-# Set-up, the same in every notebook: fetches utils.py and the data if missing (opened alone).
+# Set-up, the same in every notebook: fetches the helper files if missing (opened alone).
 import hashlib
 import importlib.util
 import os
