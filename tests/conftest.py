@@ -9,6 +9,14 @@ slow (grading, the site) go to the workers first, the longest first.
 import os
 from pathlib import Path
 
+# One thread per core in all, not per process: pytest-xdist runs a worker per core, and each
+# kernel it starts (notebooks, the site, the hub) would otherwise give PyTorch, OpenMP and the
+# BLAS a thread per core each. Oversubscribed, their barriers wait on preempted threads and a
+# small convolution takes ten times as long. Set before NumPy or PyTorch loads; kernels inherit it.
+if _workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # in each worker, not in the main process
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_name, str(max(1, (os.cpu_count() or 1) // int(_workers))))
+
 import numpy as np
 import pytest
 from nbclient.exceptions import CellExecutionError
