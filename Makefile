@@ -4,6 +4,7 @@
 #   make lab    JupyterLab on the series
 #   make bench  time the convolutions against F.conv2d (table, targets, build/bench/*.png)
 #   make bench-grading   grade N planted submissions at JOBS=1..cores (submissions/min, steps)
+#   make bench-series    run the series headless (RUNS=2): each notebook's time against its budget
 #   make assignment / collect / autograde   grade the series with nbgrader (docs/grading.md)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -11,7 +12,7 @@ PYTHON := $(VENV)/bin/python
 # nbgrader runs `alembic` from the venv, so its bin/ must be on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: html test lab bench bench-grading lint lock clean assignment collect autograde
+.PHONY: html test lab bench bench-grading bench-series lint lock clean assignment collect autograde
 
 # Two sets of packages: the students' (requirements.txt: enough for make lab), and the
 # maintainers' on top (requirements-dev.txt: tests, lint, the site, grading). Both install
@@ -45,6 +46,9 @@ bench: $(VENV)/installed
 
 bench-grading: $(VENV)/installed
 	$(PYTHON) benchmarks/bench_grading.py --submissions $(or $(N),4)
+
+bench-series: $(VENV)/installed
+	$(PYTHON) benchmarks/bench_series.py --runs $(or $(RUNS),2)
 
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
