@@ -172,22 +172,24 @@ def hub(machine) -> Iterator[str]:
         shutil.copy(machine["state"] / "hub.log", SHOTS / "hub.log")  # the users' servers log there too
 
 
-def log_in(browser, *users: str) -> dict:
-    """A page of each user's JupyterLab, logged in through the hub's login form (all of them
-    first: their servers start at the same time)."""
-    pages = {}
-    for user in users:
-        page = pages[user] = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
-        page.goto(f"{URL}/hub/login")
-        page.fill("#username_input", user)
-        page.fill("#password_input", "any")
-        page.click("#login_submit", no_wait_after=True)
-    for user, page in pages.items():
-        page.wait_for_url(f"**/user/{user}/lab**", timeout=90_000)
-        page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
-        with contextlib.suppress(PlaywrightError):  # JupyterLab asks once whether to fetch its news
-            page.get_by_role("button", name="No", exact=True).click(timeout=5_000)
-    return pages
+def log_in(browser, user: str):
+    """Log ``user`` in through the hub's login form; the page, while their server starts (the
+    hub starts it on login: several users' servers start at once, and with other work)."""
+    page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+    page.goto(f"{URL}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", "any")
+    page.click("#login_submit", no_wait_after=True)
+    return page
+
+
+def lab(page, user: str):
+    """``page`` once the user's JupyterLab has loaded in it."""
+    page.wait_for_url(f"**/user/{user}/lab**", timeout=90_000)
+    page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
+    with contextlib.suppress(PlaywrightError):  # JupyterLab asks once whether to fetch its news
+        page.get_by_role("button", name="No", exact=True).click(timeout=5_000)
+    return page
 
 
 def assignments_tab(page):
@@ -259,6 +261,9 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     def instructor(*args: str) -> str:
         return run_as(INSTRUCTOR, [*nbgrader, *args], env | {"NBGRADER_COURSE_ROOT": str(course)}, cwd=course)
 
+    # Everyone logs in first: their servers start while the instructor works in the terminal.
+    pages = {user: log_in(browser, user) for user in (RIGHT, BLANK, INSTRUCTOR)}
+
     # The instructor lays out the course and releases the assignment (one notebook of the series).
     one = machine["folder"] / "one"
     one.mkdir(mode=0o755)
@@ -273,8 +278,8 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     instructor("release_assignment", ASSIGNMENT)
 
     # Two students fetch it in the Assignments tab; one answers right, one leaves it blank.
-    pages = log_in(browser, RIGHT, BLANK)
-    shot(pages[RIGHT], "1-student-lab")
+    lab(pages[BLANK], BLANK)
+    shot(lab(pages[RIGHT], RIGHT), "1-student-lab")
     fetch_and_submit(pages[RIGHT], RIGHT, right_answers())
     fetch_and_submit(pages[BLANK], BLANK, None)
     # The deadline passes; the blank student submits again, late: nbgrader keeps both, collect
@@ -317,7 +322,7 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
 
     # The instructor opens the assignment's submissions in the formgrader (Manual Grading), then
     # one submission.
-    teacher = log_in(browser, INSTRUCTOR)[INSTRUCTOR]
+    teacher = lab(pages[INSTRUCTOR], INSTRUCTOR)
     teacher.goto(f"{URL}/user/{INSTRUCTOR}/formgrader/gradebook/{ASSIGNMENT}/{NOTEBOOK.stem}")
     teacher.wait_for_selector("text=Submission #2", timeout=60_000)
     shot(teacher, "5-formgrader-submissions")
