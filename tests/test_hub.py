@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -46,6 +47,8 @@ STUDENTS = (RIGHT, BLANK, ABSENT)
 SHOTS = ROOT / "build" / "hub"
 STARTED = time.monotonic()  # when this module was loaded: the timeline's zero
 PORT = 18500
+HUB_CONFIG = ROOT / "tools" / "hub" / "jupyterhub_config.py"
+PASSWORDS = {user: secrets.token_urlsafe(12) for user in (INSTRUCTOR, *STUDENTS)}
 URL = f"http://127.0.0.1:{PORT}"
 
 
@@ -100,6 +103,8 @@ def machine() -> Iterator[dict]:
             subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
             made.append(user)
         Path(pwd.getpwnam(user).pw_dir).chmod(0o700)
+        # A password of their own: the hub logs them in through PAM, as it would a class.
+        subprocess.run(["chpasswd"], input=f"{user}:{PASSWORDS[user]}", text=True, check=True)
     folder = Path(tempfile.mkdtemp(prefix="hub-"))
     folder.chmod(0o755)
     exchange, state = folder / "exchange", folder / "state"
@@ -135,17 +140,10 @@ def environment(machine: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def hub(machine) -> Iterator[str]:
-    """JupyterHub with tools/hub/jupyterhub_config.py, a dummy authenticator instead of PAM."""
-    config = machine["state"] / "test_config.py"
-    course_config = ROOT / "tools" / "hub" / "jupyterhub_config.py"
-    config.write_text(
-        f"c = get_config()\nload_subconfig({str(course_config)!r})\n"
-        "# Any password: the test's users have none.\n"
-        'c.JupyterHub.authenticator_class = "dummy"\n'
-    )
+    """JupyterHub with tools/hub/jupyterhub_config.py as it is (PAM logs the users in)."""
     log = (machine["state"] / "hub.log").open("w")
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "jupyterhub"), "-f", str(config)],
+        [str(ROOT / ".venv" / "bin" / "jupyterhub"), "-f", str(HUB_CONFIG)],
         cwd=machine["state"], env=environment(machine), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
@@ -172,13 +170,13 @@ def hub(machine) -> Iterator[str]:
         shutil.copy(machine["state"] / "hub.log", SHOTS / "hub.log")  # the users' servers log there too
 
 
-def log_in(browser, user: str):
-    """Log ``user`` in through the hub's login form; the page, while their server starts (the
-    hub starts it on login: several users' servers start at once, and with other work)."""
+def log_in(browser, user: str, password: str | None = None):
+    """Log ``user`` in through the hub's login form, with their password unless another is given;
+    the page, while their server starts (the hub starts it on login: several at once)."""
     page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
     page.goto(f"{URL}/hub/login")
     page.fill("#username_input", user)
-    page.fill("#password_input", "any")
+    page.fill("#password_input", password or PASSWORDS[user])
     page.click("#login_submit", no_wait_after=True)
     return page
 
@@ -260,6 +258,12 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
 
     def instructor(*args: str) -> str:
         return run_as(INSTRUCTOR, [*nbgrader, *args], env | {"NBGRADER_COURSE_ROOT": str(course)}, cwd=course)
+
+    # A wrong password is refused, and starts no server.
+    intruder = log_in(browser, RIGHT, password="not-" + PASSWORDS[RIGHT])
+    intruder.wait_for_selector("text=Invalid username or password", timeout=30_000)
+    shot(intruder, "0-wrong-password")
+    intruder.context.close()
 
     # Everyone logs in first: their servers start while the instructor works in the terminal.
     pages = {user: log_in(browser, user) for user in (RIGHT, BLANK, INSTRUCTOR)}
