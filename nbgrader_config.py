@@ -5,7 +5,6 @@ nbgrader reads this file when it runs in the repository root, as `make assignmen
 """
 
 import os
-import sys
 from pathlib import Path
 
 from nbgrader import utils
@@ -13,13 +12,11 @@ from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
 from nbgrader.validator import Validator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # checks.py, which scoring imports
-from collect import SafeCollector, SafeExtractor  # noqa: E402
-from execute import StoppingExecute  # noqa: E402
-from sandbox import SandboxedKernelManager  # noqa: E402
-from sanitize import SanitizeSubmission  # noqa: E402
-from scoring import HideHiddenTests, ScoreInTheGrader  # noqa: E402
+from tools.grading.collect import SafeCollector, SafeExtractor
+from tools.grading.execute import StoppingExecute
+from tools.grading.sandbox import SandboxedKernelManager
+from tools.grading.sanitize import SanitizeSubmission
+from tools.grading.scoring import HideHiddenTests, ScoreInTheGrader
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 
@@ -47,10 +44,10 @@ c.Execute.coalesce_streams = True
 # A student who deleted a check cell is still graded on it: nbgrader puts it back.
 c.OverwriteCells.add_missing_cells = True
 
-# `nbgrader zip_collect` (`make collect` runs it through tools/collect.py): each file or folder in
+# `nbgrader zip_collect` (`make collect` runs it through tools/grading/collect.py): each file or folder in
 # course/downloaded/<assignment>/archive/ is one student's (`ada.zip`, `ada_convolution.zip` or a
 # folder `ada/`, all for the student "ada"), checked on its own; only the assignment's notebooks
-# are taken from it, filed under that student whatever their paths inside (tools/collect.py).
+# are taken from it, filed under that student whatever their paths inside (tools/grading/collect.py).
 c.ZipCollectApp.extractor_plugin = SafeExtractor
 c.ZipCollectApp.collector_plugin = SafeCollector
 c.ZipCollectApp.strict = True
@@ -74,11 +71,11 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
 
 
 class SandboxedExecute(StoppingExecute):
-    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/sandbox.py), that
-    stops a kernel which ignores the interrupt (tools/execute.py).
+    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/grading/sandbox.py), that
+    stops a kernel which ignores the interrupt (tools/grading/execute.py).
 
     The sandbox shows the kernel a copy of the student's files and nothing else of the course,
-    and gives it no network; see tools/sandbox.py and docs/grading.md.
+    and gives it no network; see tools/grading/sandbox.py and docs/grading.md.
     """
 
     def __init__(self, **kwargs):
@@ -100,11 +97,11 @@ _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrad
 _steps[_steps.index(Execute)] = _execute
 _steps.insert(_steps.index(_execute) + 1, StderrIsNotAFailure)
 # A check cell's score is decided here, in the grader's process, from the results its hidden
-# block published; nothing else the kernel put in the cell counts (tools/scoring.py).
+# block published; nothing else the kernel put in the cell counts (tools/grading/scoring.py).
 _steps.insert(_steps.index(StderrIsNotAFailure) + 1, ScoreInTheGrader)
 # Nothing the student's kernel printed, or their own Markdown, renders as active content in the
 # autograded notebook, the feedback or the formgrader, and outputs are capped in bytes
-# (tools/sanitize.py). After nbgrader's LimitOutput, before the scores are saved.
+# (tools/grading/sanitize.py). After nbgrader's LimitOutput, before the scores are saved.
 _steps.insert(_steps.index(LimitOutput) + 1, SanitizeSubmission)
 c.Autograde.autograde_preprocessors = _steps
 # The feedback shows each part's score and sentence, not the hidden tests' code.

@@ -2,7 +2,7 @@
 
 Builds the assignment in build/bench-grading/course, plants N whole submissions of the series
 (in turn: right, blank, partly right (the first answer of each notebook left blank), an endless
-loop in one answer), grades them with tools/grade.py at JOBS=1, 2, ... up to the number of cores,
+loop in one answer), grades them with tools/grading/grade.py at JOBS=1, 2, ... up to the number of cores,
 and prints submissions per minute for each, the time of JOBS=N over JOBS=1, the mean time of a
 submission's steps (kernel start, execution, feedback, database) and, for reference, the time
 its notebooks take to run headless. It fails if the grades differ between runs.
@@ -25,9 +25,7 @@ from statistics import mean
 import nbformat
 from nbgrader.api import Gradebook
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-from notebooks import execute, notebook_paths  # noqa: E402
+from tools.series import ROOT, execute, notebook_paths
 
 ASSIGNMENT = "conv-im2col"
 KINDS = ["right", "blank", "partly", "loops"]
@@ -85,7 +83,8 @@ def main() -> int:
     runs, reference = {}, None
     for jobs in range(1, args.max_jobs + 1):
         timings = build / f"timings-jobs{jobs}.json"
-        command = [sys.executable, "tools/grade.py", ASSIGNMENT, "--course", str(course), "--jobs", str(jobs)]
+        command = [sys.executable, "-m", "tools.grading.grade", ASSIGNMENT, "--course", str(course)]
+        command += ["--jobs", str(jobs)]
         start = time.perf_counter()
         done = subprocess.run(
             [*command, "--force", "--timings", str(timings)], cwd=ROOT, capture_output=True, text=True

@@ -14,7 +14,7 @@ import pytest
 from nbclient.exceptions import CellExecutionError
 from testbook import testbook
 
-from notebooks import NOTEBOOK_DIR, NotebookError, failed_cell, kernel_settings
+from tools.series import NOTEBOOK_DIR, NotebookError, failed_cell, kernel_settings
 
 
 def pytest_collection_modifyitems(items):

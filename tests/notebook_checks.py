@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 import checks as checker
-import scoring
+from tools.grading import scoring
 
 CHECK_MARK = "\N{CHECK MARK}"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
@@ -43,7 +43,7 @@ def assert_nothing_on_stderr(nb) -> None:
 
 def assert_every_check_passes(nb) -> None:
     """Each check cell printed one tick (its visible checks), published the hidden cases' results
-    once, and the grader's scoring of those results (tools/scoring.py) gives the part its points."""
+    once, and the grader's scoring of those results (tools/grading/scoring.py) gives the part its points."""
     graded = [c for c in nb.cells if c.cell_type == "code" and grade_id(c)]
     assert len(graded) >= 2, "at least two graded parts"
     for cell in graded:

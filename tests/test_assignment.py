@@ -30,8 +30,8 @@ from nbgrader.utils import determine_grade
 from traitlets.config.loader import PyFileConfigLoader
 
 import attacks
-import scoring
-from notebooks import ROOT, notebook_paths
+from tools.grading import scoring
+from tools.series import ROOT, notebook_paths
 
 PATHS = notebook_paths()
 IDS = [p.stem for p in PATHS]
@@ -177,7 +177,7 @@ def test_exercises_are_marked_up_for_nbgrader(path):
         assert VISIBLE.match(visible), f"cell {check}: the visible check is one call of checks.check"
         hidden = region(nb.cells[check].source, HIDDEN_MARKERS)
         # The hidden block only publishes the answer's results on the hidden cases, with the
-        # checker as shipped; the grader scores them in its own process (tools/scoring.py).
+        # checker as shipped; the grader scores them in its own process (tools/grading/scoring.py).
         reloads = any(line.startswith(RELOAD) for line in hidden)
         assert reloads, f"cell {check}: the hidden block reloads the checker"
         call = scoring.GRADE_CALL.search("\n".join(hidden))

@@ -1,4 +1,4 @@
-"""checks.py and the grader's side of it (tools/scoring.py, tools/flags.py): the guard sees a
+"""checks.py and the grader's side of it (tools/grading/scoring.py, tools/grading/flags.py): the guard sees a
 forbidden capability however it is reached, results cross to the grader as plain data only, the
 grader alone decides a score, and each attempt on the guard is flagged."""
 
@@ -13,8 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from nbgrader.utils import determine_grade
 
 import checks
-import flags
-import scoring
+from tools.grading import flags, scoring
 
 # --- The guard ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""tools/grade.py: a class graded several students at once, on SQLite and on PostgreSQL.
+"""tools/grading/grade.py: a class graded several students at once, on SQLite and on PostgreSQL.
 
 One small class (one notebook each: right, partly right) is graded with --jobs 1, then again
 with --jobs 2; the gradebook, grades.csv and the feedback must agree. A worker killed
@@ -24,7 +24,7 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
-from notebooks import ROOT, notebook_paths
+from tools.series import ROOT, notebook_paths
 
 ASSIGNMENT = "conv-im2col"
 NOTEBOOK = notebook_paths()[0]  # a quick notebook to grade
@@ -82,8 +82,8 @@ CLASS = {"right": "right", "partly": "partly"}
 
 
 def grade(course: Path, *args: str, wait: bool = True):
-    """Run tools/grade.py on the course; its process, or its exit status and output."""
-    command = [sys.executable, str(ROOT / "tools" / "grade.py"), ASSIGNMENT, "--course", str(course), *args]
+    """Run tools/grading/grade.py on the course; its process, or its exit status and output."""
+    command = [sys.executable, "-m", "tools.grading.grade", ASSIGNMENT, "--course", str(course), *args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if not wait:
         return process

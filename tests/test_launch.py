@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import nbformat
 import pytest
 
-import setup_cell
-from build_site import build_site, launch_buttons
-from notebooks import ROOT
+from tools import setup_cell
+from tools.series import ROOT
+from tools.site.build import build_site, launch_buttons
 
 REPOSITORY = {"repository": "https://github.com/ada/conv-im2col", "branch": "main"}
 NOTEBOOK = "01_launch.ipynb"
@@ -82,7 +82,7 @@ def test_a_repository_that_is_not_on_github_is_refused():
 
 def test_the_readme_links_follow_the_setting():
     readme = (ROOT / "README.md").read_text()
-    assert setup_cell.readme_links(setup_cell.settings()) in readme, "run python tools/setup_cell.py --write"
+    assert setup_cell.readme_links(setup_cell.settings()) in readme, "run python -m tools.setup_cell --write"
     links = setup_cell.readme_links(REPOSITORY)
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         colab = f"https://colab.research.google.com/github/ada/conv-im2col/blob/main/notebooks/{path.name}"

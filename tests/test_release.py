@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from notebooks import ROOT, notebook_paths
+from tools.series import ROOT, notebook_paths
 
 ASSIGNMENT = "conv-im2col"
 STUDENT = "ada"  # the example ID the README's hand-in instruction uses
@@ -53,7 +53,8 @@ def test_the_release_holds_the_students_files_and_no_maintainers_file(release):
     students = ["README.md", "constraints.txt", "data/cifar10_test_first20.npz", "environment.yml"]
     students += ["checks.py", "requirements.txt", "utils.py"]
     assert files_in(release) == sorted(notebooks + students)
-    assert (release / "README.md").read_text() == (ROOT / "tools" / "assignment_README.md").read_text()
+    readme = ROOT / "tools" / "grading" / "assignment_README.md"
+    assert (release / "README.md").read_text() == readme.read_text()
     # The students' pins, not the maintainers' (which pin pytest, ruff, nbgrader, Sphinx ...).
     assert (release / "constraints.txt").read_text() == (ROOT / "constraints-students.txt").read_text()
     assert (release / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text()

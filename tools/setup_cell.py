@@ -8,8 +8,8 @@ if its SHA-256 is the one the cell carries. When everything is there, it does no
 nothing. The files, the repository and its branch are settings of ``pyproject.toml``
 (``[tool.conv-im2col]``); after changing one of the files, run
 
-    python tools/setup_cell.py --write    # (re)write the cell in every notebook, the README's links
-    python tools/setup_cell.py --check    # exit 1 if one of them is not current
+    python -m tools.setup_cell --write    # (re)write the cell in every notebook, the README's links
+    python -m tools.setup_cell --check    # exit 1 if one of them is not current
 
 The environment variable ``CONV_IM2COL_BASE_URL`` overrides the published location (the tests
 serve the files from 127.0.0.1).
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from notebooks import ROOT, notebook_paths
+from tools.series import ROOT, notebook_paths
 
 CELL_ID = "series-setup"
 README_START = "<!-- launch links: tools/setup_cell.py writes them from pyproject.toml -->"
@@ -168,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     links = with_readme_links(readme.read_text(), readme_links(settings(), paths))
     if args.check:
         for path in outdated:
-            print(f"{path.name}: its set-up cell is not current: run python tools/setup_cell.py --write")
+            print(f"{path.name}: its set-up cell is not current: run python -m tools.setup_cell --write")
         if links != readme.read_text():
-            print("README.md: its launch links are not current: run python tools/setup_cell.py --write")
+            print("README.md: its launch links are not current: run python -m tools.setup_cell --write")
         return 1 if outdated or links != readme.read_text() else 0
     for path in outdated:
         nbformat.write(with_setup_cell(nbformat.read(path, as_version=4), source), path)

@@ -1,4 +1,4 @@
-"""Sphinx settings of the series' site (tools/build_site.py copies this folder into its source).
+"""Sphinx settings of the series' site (tools/site/build.py copies this folder into its source).
 
 MyST-NB renders the notebooks that build_site.py has already run and prepared; the
 sphinx-book-theme gives the series' contents on every page, previous/next links, a download

@@ -15,7 +15,6 @@ score and sentence, and a one-line note where the hidden tests' code was.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 from nbgrader import utils
@@ -23,7 +22,6 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 import checks
 
-ROOT = Path(__file__).resolve().parent.parent
 GRADE_CALL = re.compile(r'^grader\.grade\("(\d\d)", "(\w+)", (\w+), seed=(\d+)\)$', re.MULTILINE)
 HIDDEN = re.compile(r"^### BEGIN HIDDEN TESTS$.*?^### END HIDDEN TESTS$", re.MULTILINE | re.DOTALL)
 HIDDEN_NOTE = "# (hidden tests: the grader ran your function on more cases; its verdict is below)"

@@ -1,6 +1,6 @@
 """Mutation testing of the exercises' checks: wrong answers must never score, right ones must.
 
-    python tools/mutants.py            # a table per part: variants, caught by visible, by hidden
+    python -m tools.grading.mutants            # a table per part: variants, caught by visible, by hidden
 
 From each reference solution (the answer cells of notebooks/) it derives wrong variants
 automatically (each int constant off by one, ``+=`` made ``=``, an operand of a sum or product
@@ -31,10 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import checks  # noqa: E402
-import utils  # noqa: E402
+import checks
+import utils
+from tools.series import NOTEBOOK_DIR
 
 GRADE_CALL = re.compile(r'^grader\.grade\("(\d\d)", "(\w+)", (\w+), seed=(\d+)\)', re.MULTILINE)
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -64,7 +63,7 @@ def solution_code(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if line.strip() not in MARKERS)
 
 
-def part_runs(notebook_dir: Path = ROOT / "notebooks") -> list[PartRun]:
+def part_runs(notebook_dir: Path = NOTEBOOK_DIR) -> list[PartRun]:
     """Every check cell of the series, with the answer cell it grades (the one above it)."""
     runs = []
     for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):

@@ -1,8 +1,8 @@
 """Point the instructor at student cells that do what an answer has no reason to do.
 
-    python tools/flags.py course conv-im2col      # writes course/flags.csv, prints the count
+    python -m tools.grading.flags course conv-im2col      # writes course/flags.csv, prints the count
 
-The sandbox (tools/sandbox.py) keeps student code away from the course, but inside its own
+The sandbox (tools/grading/sandbox.py) keeps student code away from the course, but inside its own
 kernel a student can still try tricks: an object whose ``__eq__`` always says True, a patched
 ``utils.check``, a look at the file system. The checks are hardened against the known ones;
 this makes every attempt visible. It reads each autograded notebook (what was really run),

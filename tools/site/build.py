@@ -1,10 +1,10 @@
 """Build the static site of the series: run every notebook, render it with Sphinx, write site/.
 
-python tools/build_site.py [--notebooks notebooks/] [--out site/] [--without-solutions]
+python -m tools.site.build [--notebooks notebooks/] [--out site/] [--without-solutions]
 
-The notebooks are run here (tools/notebooks.py, one fresh kernel each), cleaned with nbgrader's
+The notebooks are run here (tools/series.py, one fresh kernel each), cleaned with nbgrader's
 own preprocessors (hidden tests always, solutions with --without-solutions), and rendered by
-Sphinx with MyST-NB and sphinx-book-theme (settings in tools/site/conf.py). The site works
+Sphinx with MyST-NB and sphinx-book-theme (settings in tools/site/sphinx/conf.py). The site works
 offline, opened from disk or from any static file host: MathJax is copied from a pinned package
 (see requirements-dev.txt), the theme bundles its icons, and a page that would still load anything
 from the internet is refused.
@@ -36,12 +36,12 @@ from sphinx.errors import SphinxError
 from sphinx.util.docutils import docutils_namespace
 
 import checks
-import setup_cell
-from course import copy_students_files
-from notebooks import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
+from tools import setup_cell
+from tools.grading.course import copy_students_files
+from tools.series import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
 
 SITE_DIR = ROOT / "site"
-CONF_DIR = Path(__file__).resolve().parent / "site"
+CONF_DIR = Path(__file__).resolve().parent / "sphinx"  # conf.py, _static/, _templates/
 ZIP_NAME = "conv-im2col.zip"  # the same name and layout as `make assignment`'s release
 # matplotlib's to_jshtml() players load Font Awesome 4 from a CDN for their buttons' icons; the
 # theme's own Font Awesome (bundled, offline) draws the same icons, so the link just goes.

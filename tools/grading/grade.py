@@ -1,6 +1,6 @@
 """Grade a whole class, several students at once: what `make autograde JOBS=N` runs.
 
-    python tools/grade.py conv-im2col --course course --jobs 2 [--force] [--unsafe]
+    python -m tools.grading.grade conv-im2col --course course --jobs 2 [--force] [--unsafe]
         [--db-url postgresql://...] [--scheduler tcp://host:8786]
 
 Each student is one task on Dask distributed (a LocalCluster of N worker processes here, or the
@@ -41,12 +41,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import flags  # noqa: E402
-import sandbox  # noqa: E402
-from collect import STUDENT_ID  # noqa: E402
+from tools.grading import flags, sandbox
+from tools.grading.collect import STUDENT_ID
+from tools.series import ROOT
 
 # nbgrader's Gradebook under SQLAlchemy 2 warns about its own way of adding submissions.
 QUIET = {"message": "Object of type <Submitted", "category": Warning}
@@ -170,7 +167,7 @@ def stopped_kernels(autograded: Path) -> list[str]:
     """The notebooks in ``autograded`` whose kernel the grader had to stop, with the reason."""
     import nbformat
 
-    from execute import STOPPED
+    from tools.grading.execute import STOPPED
 
     found = []
     for path in sorted(autograded.glob("*.ipynb")):
@@ -212,7 +209,7 @@ def grade_student(
         config.CourseDirectory.feedback_directory = f"{STAGING}/{student}/feedback"
         config.CourseDirectory.submitted_directory = f"{STAGING}/{student}/submitted"  # checked
         # Kernels talk over socket files, so no port can collide: a sandboxed kernel in its
-        # sandbox's folder (tools/sandbox.py), an unsandboxed one (--unsafe) in this task's.
+        # sandbox's folder (tools/grading/sandbox.py), an unsandboxed one (--unsafe) in this task's.
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(Path(scratch) / "kernel")
         _timed_execute(config, result.seconds)
