@@ -71,7 +71,8 @@ clean:
 #                   to course/feedback/, the scores to course/grades.csv, suspicious cells to
 #                   course/flags.csv
 COURSE ?= course
-ASSIGNMENT ?= conv-im2col
+# The assignment's name: pyproject.toml's [tool.conv-im2col] assignment (its one home).
+ASSIGNMENT ?= $(shell $(PYTHON) -m tools.project assignment)
 NOTEBOOK_DIR ?= notebooks
 NBGRADER := $(VENV)/bin/nbgrader
 IN_COURSE := --CourseDirectory.root=$(abspath $(COURSE)) $(if $(DB_URL),--CourseDirectory.db_url=$(DB_URL))

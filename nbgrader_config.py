@@ -17,12 +17,14 @@ from tools.grading.execute import StoppingExecute
 from tools.grading.sandbox import SandboxedKernelManager
 from tools.grading.sanitize import SanitizeSubmission
 from tools.grading.scoring import HideHiddenTests, ScoreInTheGrader
+from tools.project import ASSIGNMENT
+from tools.series import kernel_config
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 
 # The course folder (git-ignored): source/, release/, submitted/, autograded/, feedback/.
 c.CourseDirectory.root = str(Path(__file__).resolve().parent / "course")
-c.CourseDirectory.course_id = "conv-im2col"
+c.CourseDirectory.course_id = ASSIGNMENT  # pyproject.toml's [tool.conv-im2col]
 
 # Each cell may run this many seconds when grading; then nbgrader interrupts the kernel, the
 # cell gets a CellTimeoutError (so its exercise scores zero) and grading goes on with the next
@@ -33,9 +35,8 @@ c.Execute.interrupt_on_timeout = True
 # After the reply (or the interrupt), wait this long for the cell's last output. nbgrader's 4 s
 # are too short on a busy machine, and running out fails the student's whole notebook.
 c.Execute.iopub_timeout = 30
-# When a notebook is done, stop its kernel at once: a polite shutdown of a kernel that imported
-# PyTorch takes 2 to 3 seconds, for every notebook of every student.
-c.Execute.shutdown_kernel = "immediate"
+# Kernels are started and stopped as everywhere else in the project (stopped at once when done).
+c.merge(kernel_config())
 # A cell's printed lines in one output per stream, however the kernel happened to flush them: on
 # a busy machine the same cell may send its lines in one message or several, and the feedback
 # page of one run would differ from the next (tests/test_grading.py compares them).
@@ -82,13 +83,10 @@ class SandboxedExecute(StoppingExecute):
         super().__init__(kernel_manager_class=SandboxedKernelManager, **kwargs)
 
 
-# Sandbox limits for each student kernel (the per-cell timeout is Execute.timeout, above).
-c.SandboxedKernelManager.memory_limit = 4 * 2**30  # bytes one process may allocate
-c.SandboxedKernelManager.sandbox_memory = 5 * 2**30  # bytes the whole sandbox may use (cgroup)
-c.SandboxedKernelManager.tmp_size = 512 * 2**20  # bytes in the sandbox's /tmp
-c.SandboxedKernelManager.home_size = 512 * 2**20  # bytes in its home (the working folder)
-c.SandboxedKernelManager.max_processes = 512  # processes and threads
-c.SandboxedKernelManager.max_file_size = 256 * 2**20  # bytes in one written file
+# The sandbox's limits for each student kernel (memory, processes, file and tmpfs sizes, what is
+# read-only) are SandboxedKernelManager's settings, with their values and help in
+# tools/grading/sandbox.py; change one here, e.g. c.SandboxedKernelManager.memory_limit = 8 * 2**30.
+# The per-cell timeout is Execute.timeout, above.
 
 # `make autograde UNSAFE=1` sets UNSAFE_GRADING=1: grade with the grader's own rights.
 _execute = StoppingExecute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExecute
@@ -107,8 +105,6 @@ c.Autograde.autograde_preprocessors = _steps
 # The feedback shows each part's score and sentence, not the hidden tests' code.
 _feedback = GenerateFeedback.class_traits()["preprocessors"].default()
 c.GenerateFeedback.preprocessors = [_feedback[0], HideHiddenTests, *_feedback[1:]]
-# The checker is the course's, read-only in the sandbox, as utils.py is.
-c.SandboxedKernelManager.read_only = ["utils.py", "checks.py", "data"]
 # `nbgrader validate` runs the notebook it checks in a sandbox too.
 _validate = Validator.class_traits()["preprocessors"].default()
 c.Validator.preprocessors = [_execute if step is Execute else step for step in _validate]

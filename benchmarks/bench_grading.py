@@ -25,17 +25,12 @@ from statistics import mean
 import nbformat
 from nbgrader.api import Gradebook
 
+from tools.markup import is_solution, without_solution_markers
+from tools.project import ASSIGNMENT
 from tools.series import ROOT, execute, notebook_paths
 
-ASSIGNMENT = "conv-im2col"
 KINDS = ["right", "blank", "partly", "loops"]
 STEPS = ["kernel start", "execution", "autograde", "feedback", "database", "task"]
-
-
-def solution(source: str) -> str:
-    return "\n".join(
-        line for line in source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-    )
 
 
 def plant(course: Path, count: int) -> dict[str, str]:
@@ -47,12 +42,12 @@ def plant(course: Path, count: int) -> dict[str, str]:
         for number, path in enumerate(notebook_paths()):
             source = nbformat.read(course / "source" / ASSIGNMENT / path.name, as_version=4)
             nb = nbformat.read(course / "release" / ASSIGNMENT / path.name, as_version=4)
-            answers = [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution")]
+            answers = [i for i, c in enumerate(nb.cells) if is_solution(c)]
             for n, index in enumerate(answers):
                 if kind == "loops" and number == 0 and n == 0:
                     nb.cells[index].source = "while True:\n    pass"
                 elif kind == "right" or kind == "loops" or (kind == "partly" and n > 0):
-                    nb.cells[index].source = solution(source.cells[index].source)
+                    nb.cells[index].source = without_solution_markers(source.cells[index].source)
             nbformat.write(nb, folder / path.name)
     return students
 

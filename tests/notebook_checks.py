@@ -16,15 +16,14 @@ import numpy as np
 
 import checks as checker
 from tools.grading import scoring
+from tools.markup import is_grade, without_hidden_tests
 
 CHECK_MARK = "\N{CHECK MARK}"
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
 
 
 def grade_id(cell) -> str | None:
     """The grade_id of a check cell (an nbgrader cell that is graded), else None."""
-    meta = cell.metadata.get("nbgrader", {})
-    return meta["grade_id"] if meta.get("grade") else None
+    return cell.metadata.nbgrader["grade_id"] if is_grade(cell) else None
 
 
 def check_cells(nb) -> dict[str, str]:
@@ -75,7 +74,7 @@ def run_planted(notebook, planted: list[tuple[str, str, str]]) -> dict[tuple[str
     kernel as a student would write it in the answer cell, followed by the whole check cell of
     its part as the student's copy has it (the visible check); tests/test_mutants.py puts the same
     kinds of answers through the grader's scoring."""
-    checks = {part: re.sub(HIDDEN, "", source) for part, source in check_cells(notebook.nb).items()}
+    checks = {part: without_hidden_tests(source) for part, source in check_cells(notebook.nb).items()}
     notebook.inject(TRIAL, pop=True)
     return {
         (part, code): tuple(notebook.value(f"_planted_trial({code!r}, {checks[part]!r})"))

@@ -31,11 +31,14 @@ from traitlets.config.loader import PyFileConfigLoader
 
 import attacks
 from tools.grading import scoring
+from tools.markup import HIDDEN_MARKERS as NBGRADER_HIDDEN
+from tools.markup import SOLUTION_MARKERS as NBGRADER_SOLUTION
+from tools.markup import is_grade, is_locked, is_solution, without_solution_markers
+from tools.project import ASSIGNMENT
 from tools.series import ROOT, notebook_paths
 
 PATHS = notebook_paths()
 IDS = [p.stem for p in PATHS]
-ASSIGNMENT = "conv-im2col"
 SERIES_POINTS = 100
 # What each notebook's exercises are worth: the cost notebook (05) took points from 04's.
 NOTEBOOK_POINTS = {
@@ -46,8 +49,9 @@ NOTEBOOK_POINTS = {
     "05_im2col_cost": 8,
     "06_backward_with_col2im": 20,
 }
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+# nbgrader's markers as the series writes them: a line of their own, as a ### comment.
+SOLUTION_MARKERS = tuple(f"### {marker}" for marker in NBGRADER_SOLUTION)
+HIDDEN_MARKERS = tuple(f"### {marker}" for marker in NBGRADER_HIDDEN)
 STUB = "raise NotImplementedError()"  # what nbgrader leaves in an answer cell
 RELOAD = 'grader = importlib.reload(importlib.import_module("checks"))'
 VISIBLE = re.compile(r'^checks\.check\("(\d\d)", "(\w+)", (\w+)\)$')
@@ -63,12 +67,11 @@ def grading(cell) -> dict:
 
 def kind(cell) -> str | None:
     """'task', 'answer' or 'check' for the cells of an exercise, else None."""
-    meta = grading(cell)
-    if meta.get("grade"):
+    if is_grade(cell):
         return "check"
-    if meta.get("solution"):
+    if is_solution(cell):
         return "answer"
-    if meta.get("locked"):
+    if is_locked(cell):
         return "task"
     return None
 
@@ -128,7 +131,7 @@ def region(source: str, markers: tuple[str, str]) -> list[str]:
 
 def without_markers(source: str) -> str:
     """An answer cell as a student who wrote the solution hands it in."""
-    return "\n".join(line for line in source.splitlines() if line.strip() not in SOLUTION_MARKERS)
+    return without_solution_markers(source)
 
 
 def read(path: Path):
@@ -519,7 +522,7 @@ def graded(course, listener):
     start = time.monotonic()
     out = make("autograde", course, succeeds=False)
     print(f"\nautograde: {len(subs) + 3} students in {time.monotonic() - start:.0f} s")
-    assert "There was an error processing assignment 'conv-im2col' for student 'corrupt'" in out
+    assert f"There was an error processing assignment '{ASSIGNMENT}' for student 'corrupt'" in out
     return {student: path for student, (path, _) in subs.items()}
 
 

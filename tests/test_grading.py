@@ -24,9 +24,10 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
+from tools.markup import is_solution, without_solution_markers
+from tools.project import ASSIGNMENT
 from tools.series import ROOT, notebook_paths
 
-ASSIGNMENT = "conv-im2col"
 NOTEBOOK = notebook_paths()[0]  # a quick notebook to grade
 # A right answer that first sleeps: its kernel runs long enough for the test to find and kill
 # its worker, and the run after that grades it in a few seconds more than a right one.
@@ -36,13 +37,7 @@ pytestmark = pytest.mark.slow(100)  # seconds, alone on a 2-core machine
 
 
 def answers(nb) -> list[int]:
-    return [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution")]
-
-
-def solution(source: str) -> str:
-    return "\n".join(
-        line for line in source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-    )
+    return [i for i, c in enumerate(nb.cells) if is_solution(c)]
 
 
 # A first answer that catches the interrupt and goes on, for ever.
@@ -66,9 +61,9 @@ def plant(course: Path, students: dict[str, str]) -> None:
         nb = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOK.name, as_version=4)
         first, *rest = answers(nb)
         for index in rest:
-            nb.cells[index].source = solution(source.cells[index].source)
+            nb.cells[index].source = without_solution_markers(source.cells[index].source)
         if kind in ("right", "slow", "stubborn"):
-            nb.cells[first].source = solution(source.cells[first].source)
+            nb.cells[first].source = without_solution_markers(source.cells[first].source)
         if kind == "slow":
             nb.cells[first].source = SLOW + nb.cells[first].source
         if kind == "stubborn":  # the second answer: the first keeps its points

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tools.project import ASSIGNMENT
 from tools.series import ROOT, notebook_paths
 
-ASSIGNMENT = "conv-im2col"
 STUDENT = "ada"  # the example ID the README's hand-in instruction uses
 
 

@@ -10,10 +10,10 @@ import nbformat
 import pytest
 
 from tools.further_reading import further_reading
+from tools.markup import without_hidden_tests
 from tools.series import notebook_paths
 
 PATHS = notebook_paths()
-HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS$.*?^\s*### END HIDDEN TESTS$", re.MULTILINE | re.DOTALL)
 
 
 def test_the_series_has_notebooks():
@@ -46,7 +46,7 @@ def test_house_style_goals_first_summary_and_exercises_last(path):
     assert headings.index("## Summary") < headings.index("## Exercises")
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            shown = HIDDEN.sub("", cell.source)  # hidden tests are the grader's, not the reader's
+            shown = without_hidden_tests(cell.source)  # hidden tests are the grader's, not the reader's
             assert len(shown.splitlines()) <= 30, f"cell {index} is long: split it into ideas"
 
 

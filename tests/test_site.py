@@ -19,8 +19,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tools.markup import MARKERS
 from tools.series import ROOT, execute, notebook_paths
-from tools.site.build import MARKERS, SITE_DIR, ZIP_NAME, SiteError, build_site
+from tools.site.build import SITE_DIR, ZIP_NAME, SiteError, build_site
 
 PAGE_BUDGET = 3_000_000  # bytes: a page with its figures and animations inlined
 WIDEST_FIGURE = 1200  # pixels: figsize up to 12 inches at the series' 80 dpi, with some margin

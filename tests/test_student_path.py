@@ -41,15 +41,15 @@ import nbformat
 import pytest
 from playwright.sync_api import Page
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "conv-im2col"
+from tools.markup import is_grade, is_solution, without_solution_markers
+from tools.project import ASSIGNMENT, ROOT
+
 NOTEBOOK = "01_cs231n_worked_example.ipynb"
 SCREENSHOTS = ROOT / "build" / "screenshots" / "student_path"
 VENV = Path(os.environ.get("STUDENT_VENV", ROOT / "build" / "student-venv")).absolute()
 STAMP = "student-requirements.json"  # in the venv: what it was made from, and what it holds
 # Course tooling a student never runs: none of it may be importable in the students' environment.
 TOOLING = ("nbgrader", "pytest", "ruff", "playwright", "sphinx")
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 TICK = "\N{CHECK MARK}"
 
 # First install: a few minutes (PyTorch); later runs reuse the environment.
@@ -345,8 +345,8 @@ def first_check(nb: dict) -> int:
 
 
 def role(cell: dict) -> str | None:
-    meta = cell["metadata"].get("nbgrader", {})
-    return "check" if meta.get("grade") else "answer" if meta.get("solution") else None
+    cell = nbformat.from_dict(cell)
+    return "check" if is_grade(cell) else "answer" if is_solution(cell) else None
 
 
 def problems(nb: dict, cells: list[dict], allowed: set[int] = frozenset()) -> list[str]:
@@ -468,9 +468,9 @@ def solution(index: int) -> str:
     """What a student writes into answer cell ``index`` of notebook 01: the maintainers' answer
     cell (the function's first line and its solution), without the solution's markers."""
     source = json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())["cells"][index]["source"]
-    lines = [line for line in "".join(source).splitlines() if line.strip() not in SOLUTION_MARKERS]
-    assert len(lines) > 1, f"notebooks/{NOTEBOOK} cell {index}: no solution"
-    return "\n".join(lines)
+    written = without_solution_markers("".join(source))
+    assert len(written.splitlines()) > 1, f"notebooks/{NOTEBOOK} cell {index}: no solution"
+    return written
 
 
 def test_each_answer_typed_in_shows_the_tick_and_is_saved(notebook, lab, release):

@@ -21,12 +21,12 @@ import argparse
 import hashlib
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
 
-from tools.series import ROOT, notebook_paths
+from tools.project import ROOT, settings
+from tools.series import notebook_paths
 
 CELL_ID = "series-setup"
 README_START = "<!-- launch links: tools/setup_cell.py writes them from pyproject.toml -->"
@@ -62,11 +62,6 @@ if missing:
     importlib.invalidate_caches()  # utils.py is new: let import see it
     print(f"Fetched {', '.join(missing)} from {BASE_URL} into {home}: their SHA-256 checked.")
 """
-
-
-def settings(root: Path = ROOT) -> dict:
-    """The project's ``[tool.conv-im2col]`` settings from ``pyproject.toml``."""
-    return tomllib.loads((root / "pyproject.toml").read_text())["tool"]["conv-im2col"]
 
 
 def github_repository(url: str) -> tuple[str, str] | None:

@@ -14,14 +14,12 @@ import argparse
 import shutil
 from pathlib import Path
 
+from tools.project import HELPER_FILES
 from tools.series import NOTEBOOK_DIR, ROOT, notebook_paths
 
 # The students' files, copied as they are: path in the repository -> path in the assignment.
 # Only what a student uses: their requirements and pins, not the maintainers' tools.
-FILES = {
-    "utils.py": "utils.py",
-    "checks.py": "checks.py",
-    "data/cifar10_test_first20.npz": "data/cifar10_test_first20.npz",
+FILES = {name: name for name in HELPER_FILES} | {
     "requirements.txt": "requirements.txt",
     "constraints-students.txt": "constraints.txt",
     "environment.yml": "environment.yml",

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from tools.grading import flags, sandbox
 from tools.grading.collect import STUDENT_ID
-from tools.series import ROOT
+from tools.series import ROOT, kernel_config
 
 # nbgrader's Gradebook under SQLAlchemy 2 warns about its own way of adding submissions.
 QUIET = {"message": "Object of type <Submitted", "category": Warning}
@@ -210,8 +210,7 @@ def grade_student(
         config.CourseDirectory.submitted_directory = f"{STAGING}/{student}/submitted"  # checked
         # Kernels talk over socket files, so no port can collide: a sandboxed kernel in its
         # sandbox's folder (tools/grading/sandbox.py), an unsandboxed one (--unsafe) in this task's.
-        config.KernelManager.transport = "ipc"
-        config.KernelManager.ip = str(Path(scratch) / "kernel")
+        config.merge(kernel_config(Path(scratch)))
         _timed_execute(config, result.seconds)
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         result.seconds["set-up"] = time.perf_counter() - started

@@ -19,7 +19,6 @@ import contextlib
 import importlib
 import io
 import json
-import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -33,10 +32,9 @@ from torch import nn
 
 import checks
 import utils
-from tools.series import NOTEBOOK_DIR
-
-GRADE_CALL = re.compile(r'^grader\.grade\("(\d\d)", "(\w+)", (\w+), seed=(\d+)\)', re.MULTILINE)
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+from tools.grading.scoring import GRADE_CALL
+from tools.markup import is_grade, is_solution, without_solution_markers
+from tools.series import NOTEBOOK_DIR, notebook_paths
 
 
 @dataclass(frozen=True)
@@ -59,20 +57,15 @@ class PartRun:
     solution: str
 
 
-def solution_code(source: str) -> str:
-    return "\n".join(line for line in source.splitlines() if line.strip() not in MARKERS)
-
-
 def part_runs(notebook_dir: Path = NOTEBOOK_DIR) -> list[PartRun]:
     """Every check cell of the series, with the answer cell it grades (the one above it)."""
     runs = []
-    for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
+    for path in notebook_paths(notebook_dir):
         answer = None
         for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution"):
-                answer = solution_code(cell.source)
-            if meta.get("grade") and (call := GRADE_CALL.search(cell.source)):
+            if is_solution(cell):
+                answer = without_solution_markers(cell.source)
+            if is_grade(cell) and (call := GRADE_CALL.search(cell.source)):
                 notebook, part, function, seed = call.groups()
                 runs.append(PartRun(notebook, part, function, int(seed), answer))
     return runs

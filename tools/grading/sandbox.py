@@ -47,6 +47,8 @@ import matplotlib
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, List, Unicode
 
+from tools.project import HELPER_FILES
+
 # The sandbox's home folder; the kernel works in HOME/<name of the notebook's folder>.
 HOME = "/home/student"
 # Where the kernel's home is prepared on the host side, read-only; copied into HOME at start.
@@ -342,7 +344,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     home_size = Integer(512 * 2**20, config=True, help="Bytes the sandbox's home folder may hold (a tmpfs).")
     read_only = List(
         Unicode(),
-        ["utils.py", "data"],
+        sorted({name.split("/")[0] for name in HELPER_FILES}),  # utils.py, checks.py, data
         config=True,
         help="Files and folders next to the notebook that the kernel sees read-only (the originals).",
     )

@@ -38,11 +38,13 @@ from sphinx.util.docutils import docutils_namespace
 import checks
 from tools import setup_cell
 from tools.grading.course import copy_students_files
+from tools.markup import is_grade, is_solution, without_solution_markers
+from tools.project import ASSIGNMENT
 from tools.series import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
 
 SITE_DIR = ROOT / "site"
 CONF_DIR = Path(__file__).resolve().parent / "sphinx"  # conf.py, _static/, _templates/
-ZIP_NAME = "conv-im2col.zip"  # the same name and layout as `make assignment`'s release
+ZIP_NAME = f"{ASSIGNMENT}.zip"  # the same name and layout as `make assignment`'s release
 # matplotlib's to_jshtml() players load Font Awesome 4 from a CDN for their buttons' icons; the
 # theme's own Font Awesome (bundled, offline) draws the same icons, so the link just goes.
 FONT_AWESOME_LINK = re.compile(r"<link\b[^>]*font-awesome[^>]*>")
@@ -53,8 +55,6 @@ REMOTE_LOAD = re.compile(
     r"""(https?:)?//""",
     re.IGNORECASE,
 )
-# nbgrader's marker comments (its preprocessors remove them; the tests check none is left).
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 # A mention of utils.py or of one of its helpers in a notebook's prose, not a link yet.
 UTILS_MENTION = re.compile(r"(?<!\[)`(utils(?:\.\w+)?)`(?!\])")
 
@@ -150,17 +150,13 @@ def prepare(path: Path, nb: nbformat.NotebookNode, solutions: bool) -> tuple[Pag
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     if not solutions:
         nb, _ = ClearSolutions().preprocess(nb, {})
-    markers = (ClearSolutions().begin_solution_delimeter, ClearSolutions().end_solution_delimeter)
     for index, cell in enumerate(nb.cells):
-        graded = cell.metadata.get("nbgrader", {})
-        if not solutions and cell.cell_type == "code" and (graded.get("solution") or graded.get("grade")):
+        if not solutions and cell.cell_type == "code" and (is_solution(cell) or is_grade(cell)):
             cell.outputs = []  # they would show the answer, or checks of a missing answer
-        if graded.get("grade"):  # the hidden tests' results for the grader go with their code
+        if is_grade(cell):  # the hidden tests' results for the grader go with their code
             cell.outputs = [out for out in cell.get("outputs", []) if checks.MIME not in out.get("data", {})]
         # Solutions shown: only their marker lines go (nbgrader has no preprocessor for that).
-        cell.source = "\n".join(
-            line for line in cell.source.split("\n") if not any(m in line for m in markers)
-        )
+        cell.source = without_solution_markers(cell.source)
         if cell.cell_type == "markdown":
             cell.source = UTILS_MENTION.sub(r"[`\1`](utils.md)", cell.source)
         for output in cell.get("outputs", []):
