@@ -27,6 +27,7 @@ from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.utils import determine_grade
+from scaffold import make
 from traitlets.config.loader import PyFileConfigLoader
 
 import attacks
@@ -245,22 +246,9 @@ def test_while_nbgrader_grades_the_cifar10_loader_never_downloads(tmp_path, monk
 # --- make assignment ----------------------------------------------------------------------------
 
 
-def make(target: str, course: Path, succeeds: bool = True) -> str:
-    """Run `make target` on the course folder; check its exit status; return its output."""
-    # -o: use .venv as it is (make test has just set it up).
-    command = ["make", "-o", ".venv/installed", target, f"COURSE={course}"]
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = course.parent / f"{target}.log"
-    log.write_text(result.stdout)
-    assert (result.returncode == 0) == succeeds, f"make {target}: exit {result.returncode}, see {log}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("grading") / "course"
-    make("assignment", course)
-    return course
+def course(assignment_course) -> Path:
+    return assignment_course
 
 
 def source_nb(course: Path, path: Path):

@@ -23,6 +23,7 @@ import nbformat
 import psutil
 import pytest
 from nbgrader.api import Gradebook
+from scaffold import make
 
 from tools.markup import is_solution, without_solution_markers
 from tools.project import ASSIGNMENT
@@ -117,12 +118,9 @@ def snapshot(course: Path, db_url: str | None = None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("class") / "course"
-    command = ["make", "-o", ".venv/installed", "assignment", f"COURSE={course}"]
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-    plant(course, CLASS)
-    return course
+def course(assignment_course) -> Path:
+    plant(assignment_course, CLASS)
+    return assignment_course
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +214,7 @@ def postgres():
 
 def test_a_postgresql_gradebook_round_trips_the_class(course, one_at_a_time, postgres, tmp_path):
     pg_course = tmp_path / "course"
-    command = ["make", "-o", ".venv/installed", "assignment", f"COURSE={pg_course}", f"DB_URL={postgres}"]
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    make("assignment", pg_course, DB_URL=postgres)  # a new gradebook: not the cached build
     plant(pg_course, CLASS)
     code, out = grade(pg_course, "--jobs", "2", "--db-url", postgres)
     assert code == 0, out

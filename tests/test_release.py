@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from scaffold import make
 
 from tools.project import ASSIGNMENT
 from tools.series import ROOT, notebook_paths
@@ -21,19 +22,9 @@ from tools.series import ROOT, notebook_paths
 STUDENT = "ada"  # the example ID the README's hand-in instruction uses
 
 
-def make(target: str, course: Path) -> str:
-    """Run `make target` on the course folder (.venv as it is); return its output."""
-    command = ["make", "-o", ".venv/installed", target, f"COURSE={course}"]
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert result.returncode == 0, f"make {target}: exit {result.returncode}\n{result.stdout[-3000:]}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("release") / "course"
-    make("assignment", course)
-    return course
+def course(assignment_course) -> Path:
+    return assignment_course
 
 
 @pytest.fixture(scope="module")

@@ -345,8 +345,20 @@ def connect(jobs: int, scheduler: str | None):
     return Client(cluster)
 
 
-def grade_all(client, students: list[str], template: bytes, args, course: Path, db_url: str, sandboxed: bool):
-    """Grade every student as a task; record each result as it comes in. Progress on stderr."""
+def grade_all(
+    client,
+    students: list[str],
+    template: bytes,
+    *,
+    assignment: str,
+    course: Path,
+    config_file: Path,
+    db_url: str,
+    sandboxed: bool,
+) -> list[Result]:
+    """Grade every student of ``assignment`` as a task on ``client`` (nbgrader's settings from
+    ``config_file``, the assignment's gradebook ``template``); record each result in ``db_url`` as
+    it comes in. Progress on stderr."""
     from distributed import wait
     from tqdm import tqdm
 
@@ -354,7 +366,7 @@ def grade_all(client, students: list[str], template: bytes, args, course: Path, 
     futures = {}
     for student in students:
         future = client.submit(
-            grade_student, student, args.assignment, str(course), str(args.config.resolve()),
+            grade_student, student, assignment, str(course), str(config_file.resolve()),
             template, sandboxed, key=f"grade-{student}", pure=False,
         )  # fmt: skip
         futures[future] = student
@@ -371,9 +383,9 @@ def grade_all(client, students: list[str], template: bytes, args, course: Path, 
                     result = future.result()
                 except Exception as error:  # the task itself died (e.g. its worker was killed)
                     result = Result(student, reason=f"{type(error).__name__}: {error}".strip())
-                result.seconds["database"] = record(db_url, args.assignment, result)
+                result.seconds["database"] = record(db_url, assignment, result)
                 if result.ok:
-                    move_into_place(course, args.assignment, student)
+                    move_into_place(course, assignment, student)
                 else:
                     tqdm.write(result.log, file=sys.stderr)
                 results.append(result)
@@ -470,7 +482,10 @@ def main(argv: list[str] | None = None) -> int:
         client = connect(args.jobs, args.scheduler)
         phases["start-up"] = time.perf_counter() - started
         try:
-            results = grade_all(client, students, template, args, course, db_url, sandboxed)
+            results = grade_all(
+                client, students, template, assignment=args.assignment, course=course,
+                config_file=args.config, db_url=db_url, sandboxed=sandboxed,
+            )  # fmt: skip
         finally:
             client.close()
         phases["grading"] = time.perf_counter() - started - phases["start-up"]
