@@ -1,5 +1,6 @@
 """The set-up cell: the second cell of every notebook, the same in each, written by this tool
-(with README.md's "Open in Colab" / "Launch on Binder" links, which depend on the same setting).
+(with README.md's "Open in Colab" / "Launch on Binder" links, which depend on the same setting,
+and the set-up commands of README.md and the release's README, from tools/templates/setup.md.j2).
 
 A notebook opened on its own (in Colab, on Binder, downloaded from the site, fetched alone in a
 JupyterHub) has no ``utils.py`` and no CIFAR-10 sample next to it. The set-up cell looks for
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 
+from tools import texts as texts_
 from tools.project import ROOT, settings
 from tools.series import notebook_paths
 
@@ -159,18 +161,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.print:
         print(source)
     outdated = stale(paths, source)
+    # README.md's launch links, and the set-up commands of both READMEs (tools/texts.py).
+    texts = {ROOT / name: (ROOT / name).read_text() for name in texts_.SETUP_COPIES}
+    current = {path: texts_.with_setup_commands(text, texts_.SETUP_COPIES[path.relative_to(ROOT).as_posix()])
+               for path, text in texts.items()}  # fmt: skip
     readme = ROOT / "README.md"
-    links = with_readme_links(readme.read_text(), readme_links(settings(), paths))
+    current[readme] = with_readme_links(current[readme], readme_links(settings(), paths))
     if args.check:
         for path in outdated:
             print(f"{path.name}: its set-up cell is not current: run python -m tools.setup_cell --write")
-        if links != readme.read_text():
-            print("README.md: its launch links are not current: run python -m tools.setup_cell --write")
-        return 1 if outdated or links != readme.read_text() else 0
+        for path in [path for path in texts if current[path] != texts[path]]:
+            print(
+                f"{path.relative_to(ROOT)}: its launch links or set-up commands are not current: "
+                "run python -m tools.setup_cell --write"
+            )
+        return 1 if outdated or current != texts else 0
     for path in outdated:
         nbformat.write(with_setup_cell(nbformat.read(path, as_version=4), source), path)
         print(f"{path.name}: set-up cell written")
-    readme.write_text(links)
+    for path, text in current.items():
+        path.write_text(text)
     return 0
 
 
