@@ -20,7 +20,7 @@ from traitlets.config import Config
 
 from attacks import processes_with
 from tools.grading.sandbox import SandboxedKernelManager, sandbox_problem
-from tools.series import ROOT
+from tools.series import ROOT, kernel_config
 
 TOKEN = "sandbox-test-survivor"  # in the command line of a process a kernel leaves behind
 
@@ -31,16 +31,17 @@ def run(folder: Path, *sources: str, timeout: int = 60, **limits) -> list[str]:
     A cell that runs longer than ``timeout`` seconds is interrupted, as nbgrader does it.
     """
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    config = kernel_config()  # as grading starts its kernels (nbgrader_config.py)
+    config.merge(Config({"SandboxedKernelManager": limits}))
     client = NotebookClient(
         nb,
-        config=Config({"SandboxedKernelManager": limits}),
+        config=config,
         kernel_name="python3",
         kernel_manager_class=SandboxedKernelManager,
         resources={"metadata": {"path": str(folder)}},
         timeout=timeout,
         interrupt_on_timeout=True,
         allow_errors=True,
-        shutdown_kernel="immediate",
     )
     client.execute()
     printed = []
