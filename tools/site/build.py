@@ -4,7 +4,8 @@ python -m tools.site.build [--notebooks notebooks/] [--out site/] [--without-sol
 
 The notebooks are run here (tools/series.py, one fresh kernel each), cleaned with nbgrader's
 own preprocessors (hidden tests always, solutions with --without-solutions), and rendered by
-Sphinx with MyST-NB and sphinx-book-theme (settings in tools/site/sphinx/conf.py). The site works
+Sphinx with MyST-NB and sphinx-book-theme (settings in tools/site/sphinx/conf.py; the index from
+tools/site/templates/index.md.j2). The site works
 offline, opened from disk or from any static file host: MathJax is copied from a pinned package
 (see requirements-dev.txt), the theme bundles its icons, and a page that would still load anything
 from the internet is refused.
