@@ -11,7 +11,7 @@ third never logs in; the instructor opens the graded submissions in the formgrad
 of them; each student fetches feedback and
 reads their own score. As commands, the instructor's side: nbgrader's
 release, collect and release_feedback run as the instructor, and the project's sandboxed
-grader (tools/grade.py) as root, as `make autograde` runs. Screenshots: build/hub/, and
+grader (tools/grading/grade.py) as root, as `make autograde` runs. Screenshots: build/hub/, and
 docs/jupyterhub.md says what each step checks.
 """
 
@@ -36,7 +36,7 @@ import pytest
 from nbgrader.api import Gradebook
 from playwright.sync_api import Error as PlaywrightError
 
-from notebooks import ROOT, notebook_paths
+from tools.series import ROOT, notebook_paths
 
 pytestmark = pytest.mark.slow(150)  # seconds alone on 2 cores, estimated (280 s measured under load 4 to 6)
 
@@ -272,7 +272,7 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     one = machine["folder"] / "one"
     one.mkdir(mode=0o755)
     shutil.copy(NOTEBOOK, one)
-    run_as(INSTRUCTOR, [python, str(ROOT / "tools" / "course.py"), f"{course}/source/{ASSIGNMENT}",
+    run_as(INSTRUCTOR, [python, "-m", "tools.grading.course", f"{course}/source/{ASSIGNMENT}",
                         "--notebooks", str(one)], env)  # fmt: skip
     roster = machine["folder"] / "students.csv"
     roster.write_text("id\n" + "\n".join(STUDENTS) + "\n")
@@ -307,7 +307,7 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     # The instructor collects; the project's grader grades every submission in its sandbox.
     collected = instructor("collect", ASSIGNMENT)
     assert sorted(p.name for p in (course / "submitted").iterdir()) == sorted([RIGHT, BLANK]), collected
-    grade = [sys.executable, str(ROOT / "tools" / "grade.py"), ASSIGNMENT, "--course", str(course)]
+    grade = [sys.executable, "-m", "tools.grading.grade", ASSIGNMENT, "--course", str(course)]
     grading = subprocess.run(
         [*grade, "--jobs", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ | {"PATH": env["PATH"]},
