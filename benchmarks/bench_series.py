@@ -19,9 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-from notebooks import NOTEBOOK_DIR, execute, notebook_paths  # noqa: E402
+from tools.series import NOTEBOOK_DIR, execute, notebook_paths
 
 NOTEBOOK_BUDGET, SERIES_BUDGET = 15.0, 60.0  # seconds
 
