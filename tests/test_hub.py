@@ -203,12 +203,18 @@ def refresh(page) -> None:
     page.wait_for_timeout(1500)
 
 
+def mark(step: str) -> None:
+    """Note in build/hub/timeline.txt when ``step`` ended."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with (SHOTS / "timeline.txt").open("a") as timeline:
+        timeline.write(f"{time.monotonic() - STARTED:6.1f} s  {step}\n")
+
+
 def shot(page, name: str) -> None:
     """A screenshot of ``page`` in build/hub/, and when it was taken in build/hub/timeline.txt."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name}.png")
-    with (SHOTS / "timeline.txt").open("a") as timeline:
-        timeline.write(f"{time.monotonic() - STARTED:6.1f} s  {name}.png\n")
+    mark(f"{name}.png")
 
 
 def fetch_and_submit(page, user: str, answer: dict | None) -> None:
@@ -257,7 +263,9 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     nbgrader = [python, "-m", "nbgrader"]
 
     def instructor(*args: str) -> str:
-        return run_as(INSTRUCTOR, [*nbgrader, *args], env | {"NBGRADER_COURSE_ROOT": str(course)}, cwd=course)
+        out = run_as(INSTRUCTOR, [*nbgrader, *args], env | {"NBGRADER_COURSE_ROOT": str(course)}, cwd=course)
+        mark(f"nbgrader {' '.join(args[:2])}")
+        return out
 
     # A wrong password is refused, and starts no server.
     intruder = log_in(browser, RIGHT, password="not-" + PASSWORDS[RIGHT])
@@ -274,6 +282,7 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     shutil.copy(NOTEBOOK, one)
     run_as(INSTRUCTOR, [python, "-m", "tools.grading.course", f"{course}/source/{ASSIGNMENT}",
                         "--notebooks", str(one)], env)  # fmt: skip
+    mark("course laid out (tools.grading.course)")
     roster = machine["folder"] / "students.csv"
     roster.write_text("id\n" + "\n".join(STUDENTS) + "\n")
     roster.chmod(0o644)
@@ -313,6 +322,8 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
         cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ | {"PATH": env["PATH"]},
     )  # fmt: skip
     assert grading.returncode == 0, grading.stdout + grading.stderr
+    phases = grading.stdout.split("\n  ", 1)[1].split("\n", 1)[0]  # "start-up 9 s, grading 40 s, ..."
+    mark(f"graded (tools.grading.grade --jobs 2: {phases})")
     subprocess.run(["chown", "-R", f"{INSTRUCTOR}:{INSTRUCTOR}", str(course)], check=True)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         right = gradebook.find_submission(ASSIGNMENT, RIGHT)
