@@ -4,16 +4,20 @@
     python benchmarks/bench_conv.py --quick   # seconds, small batches: the test suite runs this
 
 It prints one table (implementation, case, median and min ms per call, GFLOP/s, time as a
-multiple of F.conv2d's, peak extra memory), then whether ``conv2d_blocked``, the series'
-im2col tuned for speed below, meets its targets on cases b and c: at most 3x the time of
-F.conv2d, at most 1.25x the memory of a whole column matrix plus the output. The plain
+multiple of F.conv2d's and of the bare matrix multiply's, peak extra memory), then whether
+``conv2d_blocked``, the series' im2col tuned for speed below, meets its targets on cases b and
+c. Both targets hold our code to what it does itself: its time at most 1.3x the time of the
+matrix multiply it performs (the same GEMM on a column matrix built beforehand, "GEMM alone"),
+so that building the columns costs at most 30% on top; its memory at most 1.25x a whole column
+matrix plus the output. F.conv2d is in the table as information: oneDNN's direct convolution
+builds no column matrix at all, so no im2col is held to its time. The plain
 ``utils.conv2d_im2col`` of the notebooks is in the table too. The table (CSV) and a plot (PNG)
 go to ``build/bench/``.
 
 Times come from ``torch.utils.benchmark.Timer``: every implementation of a case runs a block
 of calls in turn, round after round in one process, so a slow spell of a shared machine hits
-them all alike; ``x_conv2d`` is the median of the round-by-round ratios to F.conv2d's time,
-and ``x_conv2d_min`` the ratio of the fastest times. The load average is printed before and
+them all alike; ``x_gemm`` and ``x_conv2d`` are the medians of the round-by-round ratios to the
+bare GEMM's and to F.conv2d's time, and ``x_conv2d_min`` the ratio of the fastest times. The load average is printed before and
 after: on a busy machine every time grows, the ratios much less. The idle threads of NumPy
 and PyTorch are told to sleep at once, so that neither slows the other down (see below).
 Memory comes from ``tracemalloc``, which sees every NumPy array; PyTorch allocates outside of
@@ -53,7 +57,7 @@ import utils
 
 REPO = Path(__file__).resolve().parent.parent
 
-TIME_TARGET = 3.0  # conv2d_blocked: at most this many times F.conv2d's median time
+TIME_TARGET = 1.3  # conv2d_blocked: at most this many times the median time of its GEMM alone
 MEMORY_TARGET = 1.25  # and at most this many times (column matrix + output) of extra memory
 TARGET_CASES = ("b", "c")
 # conv2d_blocked builds its column matrix in blocks of about this size: 2 MiB stays in the
@@ -96,14 +100,15 @@ def peak_bytes(function: Callable[[], object]) -> int:
 
 
 def benchmark(
-    functions: dict[str, Callable[[], object]], repeats: int, number: int, baseline: str
+    functions: dict[str, Callable[[], object]], repeats: int, number: int, baselines: dict[str, str]
 ) -> pd.DataFrame:
     """Time each function (name -> callable taking no argument) with ``torch.utils.benchmark``.
 
     After a warm-up call each, ``repeats`` rounds time a block of ``number`` calls of every
     function in turn (``Timer.timeit``), so that a slow spell of the machine hits them all. One
-    row per function: the median and fastest time of a call, in ms, and ``ratio``, the median
-    over the rounds of its time divided by the ``baseline`` function's in the same round.
+    row per function: the median and fastest time of a call, in ms, and for each item
+    ``column: baseline`` of ``baselines`` a column, the median over the rounds of the function's
+    time divided by the baseline function's in the same round.
     """
     from torch.utils.benchmark import Timer  # after utils, which quiets its warning about CUDA
 
@@ -119,7 +124,8 @@ def benchmark(
             times[name].append(timer.timeit(number).mean * 1e3)
     rows = [{"name": name, "median_ms": np.median(t), "min_ms": np.min(t)} for name, t in times.items()]
     table = pd.DataFrame(rows).set_index("name")
-    table["ratio"] = [np.median(np.divide(t, times[baseline])) for t in times.values()]
+    for column, baseline in baselines.items():
+        table[column] = [np.median(np.divide(t, times[baseline])) for t in times.values()]
     return table
 
 
@@ -168,11 +174,13 @@ COLUMNS = [
     "median_ms",
     "min_ms",
     "gflop_s",
+    "x_gemm",
     "x_conv2d",
     "x_conv2d_min",
     "peak_MB",
     "cols_out_MB",
 ]
+GEMM = "GEMM alone (prebuilt columns)"
 QUICK_BATCH = 4  # --quick cuts every batch to at most this many images
 NAIVE_CASES = ("a",)  # conv2d_naive loops in Python: a tiny case is enough to see how slow
 
@@ -204,9 +212,22 @@ def implementations(case: Case) -> dict[str, tuple[Callable[[], object], bool]]:
         found["utils.conv2d_naive"] = (lambda: utils.conv2d_naive(x, w, b, padding=pad), True)
     found["utils.conv2d_im2col"] = (lambda: utils.conv2d_im2col(x, w, b, padding=pad), True)
     found["conv2d_blocked"] = (lambda: conv2d_blocked(x, w, b, padding=pad), True)
+    # conv2d_blocked's multiplies, on all its columns at once, built beforehand and not timed.
+    w_rows, cols = w.reshape(len(w), -1), im2col_images_side_by_side(x, w.shape[2:], pad)
+    found[GEMM] = (lambda: w_rows @ cols, False)  # its memory is the columns, built outside the call
     found["seed post: unfold+matmul+view"] = (lambda: seed_post_conv(xt, wt, bt, pad), False)
     found["F.conv2d"] = (lambda: F.conv2d(xt, wt, bt, padding=pad), False)
     return found
+
+
+def im2col_images_side_by_side(x: np.ndarray, kernel_size: tuple[int, int], padding: int) -> np.ndarray:
+    """The column matrix of all of x with its images side by side, as conv2d_blocked builds it.
+
+    x (N, C, H, W) -> (C*kh*kw, N*L), stride 1
+    """
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = sliding_window_view(x_pad, kernel_size, axis=(2, 3))  # (N, C, H_out, W_out, kh, kw)
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * kernel_size[0] * kernel_size[1], -1)
 
 
 def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
@@ -217,14 +238,16 @@ def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
     found = implementations(case)
     expected = np.asarray(found["F.conv2d"][0]())
     for name, (function, _) in found.items():
+        if name == GEMM:  # no bias, and (K, N*L): compared through conv2d_blocked, which adds them
+            continue
         got = np.asarray(function())
         if got.shape != expected.shape or np.abs(got - expected).max() > 1e-4 * np.abs(expected).max():
             raise AssertionError(f"{name} disagrees with F.conv2d on case {case.label}")
     number = 1 if quick else case.blocks_of
     functions = {name: f for name, (f, _) in found.items()}
-    table = benchmark(functions, repeats=repeats, number=number, baseline="F.conv2d")
+    baselines = {"x_gemm": GEMM, "x_conv2d": "F.conv2d"}
+    table = benchmark(functions, repeats=repeats, number=number, baselines=baselines)
     table["gflop_s"] = case.flops() / (table["median_ms"] * 1e-3) / 1e9
-    table = table.rename(columns={"ratio": "x_conv2d"})  # median of the round-by-round ratios
     table["x_conv2d_min"] = table["min_ms"] / table.loc["F.conv2d", "min_ms"]
     table["peak_MB"] = [peak_bytes(f) / 1e6 if seen else np.nan for f, seen in found.values()]
     table["cols_out_MB"] = case.im2col_bytes(np.dtype(np.float32).itemsize) / 1e6
@@ -237,12 +260,12 @@ def check_targets(table: pd.DataFrame) -> list[str]:
     lines = []
     for name in TARGET_CASES:
         row = table[(table["case"] == name) & (table["implementation"] == "conv2d_blocked")].iloc[0]
-        times = row["x_conv2d"]
+        times = row["x_gemm"]
         memory = row["peak_MB"] / row["cols_out_MB"]
         lines.append(
-            f"  case {name}: time {times:.2f}x F.conv2d (fastest {row['x_conv2d_min']:.2f}x; "
-            f"target <= {TIME_TARGET:g}x: "
-            f"{'met' if times <= TIME_TARGET else 'NOT met'}); peak extra memory "
+            f"  case {name}: time {times:.2f}x its GEMM alone (target <= {TIME_TARGET:g}x: "
+            f"{'met' if times <= TIME_TARGET else 'NOT met'}; F.conv2d for information: "
+            f"{row['x_conv2d']:.2f}x); peak extra memory "
             f"{row['peak_MB']:.1f} MB = {memory:.2f}x column matrix + output ({row['cols_out_MB']:.1f} MB) "
             f"(target <= {MEMORY_TARGET:g}x: {'met' if memory <= MEMORY_TARGET else 'NOT met'})"
         )
@@ -250,17 +273,17 @@ def check_targets(table: pd.DataFrame) -> list[str]:
 
 
 def plot(table: pd.DataFrame, path: Path, title: str) -> None:
-    """Two panels: time as a multiple of F.conv2d's, and peak memory of the NumPy versions."""
+    """Two panels: time as a multiple of the bare GEMM's, and peak memory of the NumPy versions."""
     utils.use_series_style()
     names = list(dict.fromkeys(table["implementation"]))
     colors = dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
     fig, (ax_time, ax_memory) = plt.subplots(1, 2, figsize=(12, 4.5))
-    sns.barplot(table, x="case", y="x_conv2d", hue="implementation", palette=colors, ax=ax_time)
+    sns.barplot(table, x="case", y="x_gemm", hue="implementation", palette=colors, ax=ax_time)
     ax_time.set_yscale("log")
     ax_time.axhline(TIME_TARGET, color="crimson", linestyle="--")
-    ax_time.set_title(f"Time per call / F.conv2d's (dashed: target {TIME_TARGET:g}x)")
+    ax_time.set_title(f"Time per call / the GEMM's alone (dashed: target {TIME_TARGET:g}x)")
     ax_time.set_xlabel("case")
-    ax_time.set_ylabel("median time / F.conv2d's (log scale)")
+    ax_time.set_ylabel("median time / GEMM alone (log scale)")
     seen = table.dropna(subset=["peak_MB"]).assign(ratio=lambda t: t["peak_MB"] / t["cols_out_MB"])
     sns.barplot(seen, x="case", y="ratio", hue="implementation", palette=colors, ax=ax_memory)
     ax_memory.axhline(MEMORY_TARGET, color="crimson", linestyle="--")
