@@ -65,7 +65,7 @@ clean:
 # make assignment   course/source/$(ASSIGNMENT) from notebooks/, the student release without
 #                   solutions in course/release/$(ASSIGNMENT), and its zip course/$(ASSIGNMENT).zip
 # make collect      unpack the students' archives from course/downloaded/$(ASSIGNMENT)/archive/
-#                   into course/submitted/<student>/$(ASSIGNMENT)/
+#                   into course/submitted/<student>/$(ASSIGNMENT)/ (bad archives skipped, named)
 # make autograde    grade every submission not graded yet (FORCE=1: all again), each student's
 #                   kernels in a sandbox (UNSAFE=1: without), write each student's feedback HTML
 #                   to course/feedback/, the scores to course/grades.csv, suspicious cells to
@@ -84,14 +84,17 @@ assignment: $(VENV)/installed
 	rm -f $(COURSE)/$(ASSIGNMENT).zip
 	$(PYTHON) -m zipfile -c $(COURSE)/$(ASSIGNMENT).zip $(COURSE)/release/$(ASSIGNMENT)
 
+# tools/collect.py: nbgrader's zip_collect with each archive checked on its own (one bad archive
+# is skipped and named, the others collected), notebooks filed under their archive's student.
 collect: $(VENV)/installed
-	$(NBGRADER) zip_collect $(ASSIGNMENT) --force $(IN_COURSE)
+	$(PYTHON) tools/collect.py $(ASSIGNMENT) $(IN_COURSE)
 
 # tools/grade.py: every student a task, JOBS at once, each graded by nbgrader's own autograde and
 # generate_feedback with every kernel in a bubblewrap sandbox (tools/sandbox.py); without one,
 # nobody is graded (UNSAFE=1: graded with your rights, and the summary says so). One process
-# records the scores, then writes course/grades.csv and course/flags.csv. A submission that
-# cannot be graded is named at the end, after everyone else, and make fails.
+# records the scores, then writes course/grades.csv and course/flags.csv. Files of a submission
+# that are not its notebooks are refused, and kernels stopped for ignoring the interrupt, both
+# named at the end. A submission that cannot be graded is named at the end too, and make fails.
 autograde: $(VENV)/installed
 	$(PYTHON) tools/grade.py $(ASSIGNMENT) --course $(COURSE) $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force) \
 		$(if $(UNSAFE),--unsafe) $(if $(DB_URL),--db-url '$(DB_URL)') $(if $(SCHEDULER),--scheduler $(SCHEDULER))

@@ -9,12 +9,17 @@ import sys
 from pathlib import Path
 
 from nbgrader import utils
-from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.converters import Autograde, GenerateFeedback
+from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
 from nbgrader.validator import Validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # checks.py, which scoring imports
+from collect import SafeCollector, SafeExtractor  # noqa: E402
+from execute import StoppingExecute  # noqa: E402
 from sandbox import SandboxedKernelManager  # noqa: E402
+from sanitize import SanitizeSubmission  # noqa: E402
+from scoring import HideHiddenTests, ScoreInTheGrader  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 
@@ -34,17 +39,21 @@ c.Execute.iopub_timeout = 30
 # When a notebook is done, stop its kernel at once: a polite shutdown of a kernel that imported
 # PyTorch takes 2 to 3 seconds, for every notebook of every student.
 c.Execute.shutdown_kernel = "immediate"
+# A cell's printed lines in one output per stream, however the kernel happened to flush them: on
+# a busy machine the same cell may send its lines in one message or several, and the feedback
+# page of one run would differ from the next (tests/test_grading.py compares them).
+c.Execute.coalesce_streams = True
 
 # A student who deleted a check cell is still graded on it: nbgrader puts it back.
 c.OverwriteCells.add_missing_cells = True
 
-# `nbgrader zip_collect`: every file or archive in course/downloaded/<assignment>/archive/ is
-# named after the student (`ada.zip`, `ada_convolution.zip` or a folder `ada/`, all for the
-# student "ada"); the series' notebooks are found anywhere inside it, checkpoints excepted.
-c.FileNameCollectorPlugin.named_regexp = (
-    r".*/extracted/(?P<student_id>[^/_]+)[^/]*/"
-    r"(?:(?!\.ipynb_checkpoints/)[^/]+/)*(?P<file_id>[0-9][0-9]_[^/]+\.ipynb)$"
-)
+# `nbgrader zip_collect` (`make collect` runs it through tools/collect.py): each file or folder in
+# course/downloaded/<assignment>/archive/ is one student's (`ada.zip`, `ada_convolution.zip` or a
+# folder `ada/`, all for the student "ada"), checked on its own; only the assignment's notebooks
+# are taken from it, filed under that student whatever their paths inside (tools/collect.py).
+c.ZipCollectApp.extractor_plugin = SafeExtractor
+c.ZipCollectApp.collector_plugin = SafeCollector
+c.ZipCollectApp.strict = True
 
 
 class StderrIsNotAFailure(NbGraderPreprocessor):
@@ -64,8 +73,9 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
         return cell, resources
 
 
-class SandboxedExecute(Execute):
-    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/sandbox.py).
+class SandboxedExecute(StoppingExecute):
+    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/sandbox.py), that
+    stops a kernel which ignores the interrupt (tools/execute.py).
 
     The sandbox shows the kernel a copy of the student's files and nothing else of the course,
     and gives it no network; see tools/sandbox.py and docs/grading.md.
@@ -76,17 +86,32 @@ class SandboxedExecute(Execute):
 
 
 # Sandbox limits for each student kernel (the per-cell timeout is Execute.timeout, above).
-c.SandboxedKernelManager.memory_limit = 4 * 2**30  # bytes a kernel may allocate
+c.SandboxedKernelManager.memory_limit = 4 * 2**30  # bytes one process may allocate
+c.SandboxedKernelManager.sandbox_memory = 5 * 2**30  # bytes the whole sandbox may use (cgroup)
+c.SandboxedKernelManager.tmp_size = 512 * 2**20  # bytes in the sandbox's /tmp
+c.SandboxedKernelManager.home_size = 512 * 2**20  # bytes in its home (the working folder)
 c.SandboxedKernelManager.max_processes = 512  # processes and threads
 c.SandboxedKernelManager.max_file_size = 256 * 2**20  # bytes in one written file
 
 # `make autograde UNSAFE=1` sets UNSAFE_GRADING=1: grade with the grader's own rights.
-_execute = Execute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExecute
+_execute = StoppingExecute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExecute
 
 _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrader's own list
 _steps[_steps.index(Execute)] = _execute
 _steps.insert(_steps.index(_execute) + 1, StderrIsNotAFailure)
+# A check cell's score is decided here, in the grader's process, from the results its hidden
+# block published; nothing else the kernel put in the cell counts (tools/scoring.py).
+_steps.insert(_steps.index(StderrIsNotAFailure) + 1, ScoreInTheGrader)
+# Nothing the student's kernel printed, or their own Markdown, renders as active content in the
+# autograded notebook, the feedback or the formgrader, and outputs are capped in bytes
+# (tools/sanitize.py). After nbgrader's LimitOutput, before the scores are saved.
+_steps.insert(_steps.index(LimitOutput) + 1, SanitizeSubmission)
 c.Autograde.autograde_preprocessors = _steps
+# The feedback shows each part's score and sentence, not the hidden tests' code.
+_feedback = GenerateFeedback.class_traits()["preprocessors"].default()
+c.GenerateFeedback.preprocessors = [_feedback[0], HideHiddenTests, *_feedback[1:]]
+# The checker is the course's, read-only in the sandbox, as utils.py is.
+c.SandboxedKernelManager.read_only = ["utils.py", "checks.py", "data"]
 # `nbgrader validate` runs the notebook it checks in a sandbox too.
 _validate = Validator.class_traits()["preprocessors"].default()
 c.Validator.preprocessors = [_execute if step is Execute else step for step in _validate]

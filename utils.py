@@ -1,5 +1,6 @@
 """Helpers shared by the notebooks of the series, in their order: the convolution by loops and
-by im2col, col2im for the backward pass, the CIFAR-10 images, the figures, the exercise checks.
+by im2col, col2im for the backward pass, the CIFAR-10 images, the figures. (The exercises' checks
+are checks.py's.)
 Conventions, PyTorch's: images are NumPy arrays (N, C, H, W) = (batch, channels, height, width);
 filters are (K, C, kh, kw); ``kernel_size``, ``stride``, ``padding`` and ``dilation`` take an int
 or an (h, w) pair. Bad input raises ValueError naming the parameter and the rule it broke."""
@@ -10,9 +11,8 @@ import contextlib
 import logging
 import os
 import re
-import types
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from urllib.request import Request, urlopen
 
@@ -182,19 +182,19 @@ def edge_filters(in_channels: int = 3) -> torch.Tensor:
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SAMPLE_PATH = DATA_DIR / "cifar10_test_first20.npz"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_MEAN = CIFAR10_STD = (0.5, 0.5, 0.5)
+HALF_MEAN = HALF_STD = (0.5, 0.5, 0.5)  # round numbers that map [0, 1] to [-1, 1]: not CIFAR-10's statistics
 
 
 def cifar10_transform(normalize: bool = True):
-    """The seed post's pre-processing: ``ToTensor()`` turns a (32, 32, 3) uint8 image into a
-    (3, 32, 32) float tensor in [0, 1]; then ``Normalize`` (mean and std 0.5) maps it to [-1, 1]."""
+    """``ToTensor()``: (32, 32, 3) uint8 -> (3, 32, 32) floats in [0, 1]; ``Normalize`` (0.5, 0.5) -> [-1, 1].
+    CIFAR-10's own training-split statistics: means ~(0.491, 0.482, 0.447), stds ~(0.247, 0.243, 0.261)."""
     from torchvision import transforms  # here, not at the top: importing torchvision takes seconds
 
-    normalizing = [transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)] if normalize else []
+    normalizing = [transforms.Normalize(HALF_MEAN, HALF_STD)] if normalize else []
     return transforms.Compose([transforms.ToTensor(), *normalizing])
 
 
-def unnormalize(image: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> np.ndarray:
+def unnormalize(image: torch.Tensor, mean=HALF_MEAN, std=HALF_STD) -> np.ndarray:
     """Undo ``Normalize(mean, std)``: (C, H, W) tensor -> (H, W, C) array in [0, 1], for ``imshow``.
     ``mean=(0, 0, 0), std=(1, 1, 1)`` for an image that was never normalised."""
     if image.ndim != 3:
@@ -333,126 +333,3 @@ def animation_html(fig: Figure, draw_frame: Callable[[int], object], n_frames: i
     first = re.search(r'frames\[0\] = "([^"]*)"', html)[1].replace("\\\n", "")
     html = re.sub(r'<img id="_anim_img\w+"', lambda tag: f'{tag[0]} src="{first}"', html, count=1)
     return re.sub(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">', "", html)
-
-
-# --- Exercises ------------------------------------------------------------------------------
-
-# An answer whose own class defines one of these could decide how it compares: check refuses it.
-_TRICKS = set(
-    "__eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __bool__ __int__ __index__ __float__ __abs__ "
-    "__sub__ __rsub__ __round__ __len__ __iter__ __getitem__ __array__ __array_ufunc__ __array_function__ "
-    "__torch_function__ __torch_dispatch__ __instancecheck__ __class__".split()
-)
-
-
-def _describe(value: object) -> str:
-    """What came, in words: 'None', "the string '7'", 'the float 2.5', 'an array of shape (3,)'."""
-    if value is None:
-        return "None (no value: does a function end without `return`, or is the name never set?)"
-    if isinstance(value, (str, bool, int, float, np.generic)):
-        return f"the {'string' if isinstance(value, str) else type(value).__name__} {value!r}"
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)} item{'s' * (len(value) != 1)}"
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return f"an array of shape {tuple(value.shape)}"
-    return f"an object of type {type(value).__name__}"
-
-
-def _problem(got: object, expected: object, atol: float) -> str | None:
-    """What is wrong with ``got``, in a sentence that never shows ``expected``; None if it is right."""
-    own = [k for k in type(got).__mro__ if k.__module__.split(".")[0] not in ("builtins", "numpy", "torch")]
-    if any(_TRICKS & set(vars(klass)) for klass in own):
-        name = type(got).__name__
-        return f"got an object of class {name}, which defines its own comparison: answer with a plain value"
-    got, expected = (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for v in (got, expected))
-    got = got.item() if isinstance(got, (np.generic, np.ndarray)) and np.ndim(got) == 0 else got  # 0-d
-    expected = expected.item() if isinstance(expected, np.generic) else expected
-    if isinstance(expected, (bool, str)):
-        if type(got) is not type(expected):
-            kind = "a string" if isinstance(expected, str) else "True or False"
-            return f"expected {kind}, got {_describe(got)}"
-        return None if got == expected else "not the right answer"
-    if isinstance(expected, (int, float)):
-        if isinstance(got, float) and isinstance(expected, int):
-            return (
-                f"expected an integer, got the float {got!r}: sizes, counts and indices are whole "
-                "numbers (// divides and rounds down; int() turns a float into an int)"
-            )
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
-            return (
-                f"expected {'an integer' if isinstance(expected, int) else 'a number'}, got {_describe(got)}"
-            )
-        return None if abs(got - expected) <= atol else "not the right value"
-    if isinstance(expected, (tuple, list)):
-        got = got.tolist() if isinstance(got, np.ndarray) and got.ndim == 1 else got
-        if not isinstance(got, (tuple, list)):
-            return f"expected a {type(expected).__name__} of {len(expected)} items, got {_describe(got)}"
-        if len(got) != len(expected):
-            return f"expected {len(expected)} items, got {len(got)}"
-        for index, (item, wanted) in enumerate(zip(got, expected, strict=True)):
-            if (problem := _problem(item, wanted, atol)) is not None:
-                return f"item {index} (counting from 0): {problem}"
-        return None
-    if not isinstance(expected, np.ndarray):
-        raise TypeError(f"expected must be a number, string, tuple, list or array, got {expected!r}")
-    try:
-        array = None if got is None or isinstance(got, str) else np.array(got, dtype=float)
-    except (TypeError, ValueError, RuntimeError):
-        array = None
-    if array is None:
-        return f"expected an array of numbers, got {_describe(got)}"
-    if array.shape != expected.shape:
-        same_sizes = sorted(array.shape) == sorted(expected.shape)
-        order = " (the same sizes in another order: check the order of the axes)" if same_sizes else ""
-        return f"expected an array of shape {expected.shape}, got shape {array.shape}{order}"
-    wrong = ~(np.abs(array - expected) <= atol)  # NaN counts as wrong
-    if not wrong.any():
-        return None
-    where = f"the first at index {tuple(int(i) for i in np.argwhere(wrong)[0])}"
-    return f"{wrong.sum()} of {wrong.size} values are wrong (beyond a tolerance of {atol:g}); {where}"
-
-
-def check(what: str, got: object, expected: object, atol=0.0, hint="", mistakes: Sequence = ()) -> None:
-    """Print a tick if an answer is right, else raise ``AssertionError`` saying what is wrong and
-    where to look, never the expected value. An int wants an int (not a float or bool); a float any
-    number within ``atol``; a tuple or list as many items, each checked so; an array or tensor the
-    same shape, within ``atol``. Answers are compared as plain values, never with their own ``==``.
-    ``mistakes``: (wrong answer, its sentence) pairs; any other wrong answer gets ``hint``."""
-    if (problem := _problem(got, expected, atol)) is None:
-        print(f"\N{CHECK MARK} {what}: correct")
-        return
-    for wrong, mistake in mistakes:
-        if _problem(got, wrong, atol) is None:
-            raise AssertionError(f"{what}: {mistake}")
-    raise AssertionError(f"{what}: {problem}" + (f". {hint}" if hint else ""))
-
-
-def _names_used(function: types.FunctionType, forbidden: set[str], seen: set[int]) -> set[str]:
-    """The names that function's code, nested code and notebook functions it calls use."""
-    names, codes = set(), [function.__code__]
-    while codes:
-        code = codes.pop()
-        names.update(code.co_names)
-        codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
-    for name in sorted(names - forbidden):
-        helper = function.__globals__.get(name)
-        if isinstance(helper, types.FunctionType) and helper.__module__ == function.__module__:
-            if id(helper) not in seen:
-                seen.add(id(helper))
-                names |= _names_used(helper, forbidden, seen)
-    return names
-
-
-def check_avoids(function: object, forbidden: Sequence[str]) -> None:
-    """Check that an exercise's function does not use a name the exercise forbids (``"conv2d"``
-    catches ``F.conv2d`` and ``torch.conv2d``), in its code, nested functions or the notebook
-    functions it calls: print a tick, or raise ``AssertionError`` naming what it used. It sees
-    the plain use, not a deliberate dodge such as ``getattr`` with a computed string."""
-    if not isinstance(function, types.FunctionType):
-        raise AssertionError(f"expected a function written with def, got {_describe(function)}")
-    if used := sorted(_names_used(function, set(forbidden), {id(function)}) & set(forbidden)):
-        raise AssertionError(
-            f"{function.__name__} uses {', '.join(used)}, which this exercise asks you not to use: "
-            "write that step yourself"
-        )
-    print(f"\N{CHECK MARK} {function.__name__} does not use {', '.join(forbidden)}")

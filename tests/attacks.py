@@ -59,10 +59,12 @@ subprocess.Popen(["sh", "-c", "sleep 900; : $token"], start_new_session=True,
 # Allocates 6 GiB: more than a kernel may (4 GiB).
 MEMORY_HOG = "import numpy as np\n\nhog = np.ones(6 * 2**30 // 8)\n"
 
-# Replaces the checker, so that a visible check prints its tick whatever the answer.
-FAKE_CHECK = """import utils
+# Replaces the checker, so that a visible check prints its tick whatever the answer, and the
+# hidden block's call publishes nothing.
+FAKE_CHECK = """import checks
 
-utils.check = lambda what, *args, **kwargs: print("\\N{CHECK MARK}", what, ": correct")
+checks.check = lambda *args, **kwargs: print("\\N{CHECK MARK} correct")
+checks.grade = lambda *args, **kwargs: None
 """
 
 # An int whose == always says True (and != always False).
@@ -119,3 +121,19 @@ def processes_with(token: str) -> list[int]:
         except OSError:
             pass
     return found
+
+
+# Marks what planted active content would record if it ran in the browser.
+PAYLOAD = "window.pwned"
+
+# An answer-cell prefix whose outputs are active content of every kind.
+ACTIVE_OUTPUTS = """from IPython.display import HTML, SVG, Javascript, Markdown, display
+
+display(HTML("<b>bold survives</b><script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"))
+display(Javascript("window.pwned = 3"))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="window.pwned = 4"></svg>'))
+display(Markdown("<img src=x onerror='window.pwned = 5'>"))
+"""
+
+# A Markdown cell of the student's own with raw HTML.
+ACTIVE_MARKDOWN = "<script>window.pwned = 6</script>\n\n<img src=x onerror='window.pwned = 7'>"

@@ -9,11 +9,16 @@ the mistake and gives nothing away.
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
 
+import checks as checker
+import scoring
+
 CHECK_MARK = "\N{CHECK MARK}"
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
 
 
 def grade_id(cell) -> str | None:
@@ -37,22 +42,24 @@ def assert_nothing_on_stderr(nb) -> None:
 
 
 def assert_every_check_passes(nb) -> None:
-    """Each check cell, visible checks and hidden tests, printed a tick per check and nothing else."""
+    """Each check cell printed one tick (its visible checks), published the hidden cases' results
+    once, and the grader's scoring of those results (tools/scoring.py) gives the part its points."""
     graded = [c for c in nb.cells if c.cell_type == "code" and grade_id(c)]
     assert len(graded) >= 2, "at least two graded parts"
     for cell in graded:
         text = "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
-        lines = text.splitlines()
-        # At least one tick per utils.check call (a loop prints one per pass), and nothing else.
-        assert len(lines) >= cell.source.count("utils.check(") >= 1, grade_id(cell)
-        assert all(line.startswith(CHECK_MARK) for line in lines), (grade_id(cell), lines)
+        assert text.startswith(CHECK_MARK) and text.count("\n") == 1, (grade_id(cell), text)
+        payloads = scoring.published(cell.outputs)
+        assert len(payloads) == 1 and json.loads(payloads[0])["outcomes"], grade_id(cell)
+        verdict = scoring.verdict(cell.source, cell.outputs)
+        assert verdict is None, (grade_id(cell), verdict)
 
 
 # Defined in the notebook's kernel after its last cell: a planted answer and the check cell of its
 # part run in a copy of the notebook's globals, so that no trial changes what the next one sees.
 TRIAL = '''
 def _planted_trial(answer, check):
-    """Run an answer cell, then a check cell: ["passed", ""] or [error type, message]."""
+    """Run an answer cell, then a check cell as a student has it: ["passed", ""] or [error type, message]."""
     namespace = dict(globals())
     try:
         exec(answer, namespace)
@@ -66,8 +73,9 @@ def _planted_trial(answer, check):
 def run_planted(notebook, planted: list[tuple[str, str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
     """(grade_id, planted answer) -> (outcome, message), each answer run in the executed notebook's
     kernel as a student would write it in the answer cell, followed by the whole check cell of
-    its part (its visible checks and its hidden tests, as the grader runs them)."""
-    checks = check_cells(notebook.nb)
+    its part as the student's copy has it (the visible check); tests/test_mutants.py puts the same
+    kinds of answers through the grader's scoring."""
+    checks = {part: re.sub(HIDDEN, "", source) for part, source in check_cells(notebook.nb).items()}
     notebook.inject(TRIAL, pop=True)
     return {
         (part, code): tuple(notebook.value(f"_planted_trial({code!r}, {checks[part]!r})"))
@@ -86,7 +94,7 @@ def assert_every_part_has_three_planted_mistakes(nb, planted: list[tuple[str, st
 def assert_mistakes_are_named_without_the_answer(
     planted: list[tuple[str, str, str]], results: dict, secrets: dict[str, list[str]]
 ) -> None:
-    """A planted mistake fails with an AssertionError that holds its fragment of the message and
+    """A planted mistake fails with a CheckFailed that holds its fragment of the message and
     none of the part's expected values (``secrets``: regular expressions); an empty fragment marks
     a right answer written another way, which must pass."""
     for part, code, fragment in planted:
@@ -94,7 +102,7 @@ def assert_mistakes_are_named_without_the_answer(
         if not fragment:
             assert outcome == "passed", f"{part}: {message}"
             continue
-        assert outcome == "AssertionError", f"{part}, {code!r}: {outcome}: {message}"
+        assert outcome == checker.CheckFailed.__name__, f"{part}, {code!r}: {outcome}: {message}"
         assert fragment in message, f"{part}, {code!r}: {message}"
         # What may remain: shapes, counts, indices; the student's own value is echoed, not ours.
         shown = re.sub(r"tolerance of [^)]*\)|got the \w+ [^\s:]+|'[^']*'", "", message)

@@ -10,6 +10,7 @@ That the solutions are right is tested where each notebook runs (tests/test_note
 
 import copy
 import csv
+import json
 import re
 import shutil
 import socket
@@ -29,6 +30,7 @@ from nbgrader.utils import determine_grade
 from traitlets.config.loader import PyFileConfigLoader
 
 import attacks
+import scoring
 from notebooks import ROOT, notebook_paths
 
 PATHS = notebook_paths()
@@ -47,9 +49,8 @@ NOTEBOOK_POINTS = {
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 STUB = "raise NotImplementedError()"  # what nbgrader leaves in an answer cell
-RELOAD = (
-    'utils = importlib.reload(sys.modules["utils"])  # the original checks, whatever an answer did to utils'
-)
+RELOAD = 'grader = importlib.reload(importlib.import_module("checks"))'
+VISIBLE = re.compile(r'^checks\.check\("(\d\d)", "(\w+)", (\w+)\)$')
 
 pytestmark = pytest.mark.slow(80)  # seconds, alone on a 2-core machine
 
@@ -171,14 +172,16 @@ def test_exercises_are_marked_up_for_nbgrader(path):
         assert answer is not None and all(kind(c) == "check" for c in nb.cells[answer + 1 : check + 1]), (
             f"cell {check}: a check cell follows its answer cell or another check of the same answer"
         )
-        visible = without_region(nb.cells[check].source, HIDDEN_MARKERS)
-        assert "utils.check(" in visible, f"cell {check}: visible checks give feedback through utils.check"
+        visible = without_region(nb.cells[check].source, HIDDEN_MARKERS).strip()
+        # The visible check is one call: nothing in the student's copy shows a reference.
+        assert VISIBLE.match(visible), f"cell {check}: the visible check is one call of checks.check"
         hidden = region(nb.cells[check].source, HIDDEN_MARKERS)
-        assert hidden, f"cell {check}: no hidden test"
-        # The hidden test grades with utils.py as it is on disk, even if an answer replaced
-        # utils.check, and compares through it, never with a bare == on what a student made.
-        assert RELOAD in hidden[:4], f"cell {check}: the hidden test starts from a reloaded utils"
-        assert "utils.check(" in "\n".join(hidden), f"cell {check}: the hidden test compares with utils.check"
+        # The hidden block only publishes the answer's results on the hidden cases, with the
+        # checker as shipped; the grader scores them in its own process (tools/scoring.py).
+        reloads = any(line.startswith(RELOAD) for line in hidden)
+        assert reloads, f"cell {check}: the hidden block reloads the checker"
+        call = scoring.GRADE_CALL.search("\n".join(hidden))
+        assert call and call.groups()[:3] == VISIBLE.match(visible).groups(), f"cell {check}: {hidden}"
         assert not any(line.startswith("assert ") for line in hidden), f"cell {check}: a bare assert"
         assert grading(nb.cells[check])["locked"], f"cell {check}: check cells are read-only"
 
@@ -198,7 +201,7 @@ def test_grading_settings_interrupt_endless_cells_and_restore_deleted_ones():
 
 
 def graded_cell(*outputs):
-    cell = nbformat.v4.new_code_cell("utils.check('x', 1, 1)", outputs=list(outputs))
+    cell = nbformat.v4.new_code_cell("print('x: correct')", outputs=list(outputs))
     cell.metadata.nbgrader = {"grade": True, "solution": False, "locked": True, "points": 5, "grade_id": "c"}
     return cell
 
@@ -397,12 +400,41 @@ def attackers(course: Path, port: int) -> dict[str, tuple[Path, object]]:
     nb.cells[first].source = attacks.ALWAYS_EQUAL + attacks.answering_with(solution, "AlwaysEqual(0)")
     subs["x-equal"] = (PATHS[0], nb)
 
-    nb = solved(course, PATHS[1])  # the first answer: a fake utils.check, and wrong answers
+    nb = solved(course, PATHS[1])  # the first answer: a fake checker, and wrong answers
     first = answer_cells(nb)[0]
     solution = without_markers(source_nb(course, PATHS[1]).cells[first].source)
     nb.cells[first].source = attacks.FAKE_CHECK + attacks.answering_with(solution, "0")
     subs["x-fakecheck"] = (PATHS[1], nb)
+
+    nb = solved(course, PATHS[0])  # active content in outputs and in a Markdown cell of its own
+    first = answer_cells(nb)[0]
+    nb.cells[first].source = attacks.ACTIVE_OUTPUTS + "\n" + nb.cells[first].source
+    nb.cells.insert(first, nbformat.v4.new_markdown_cell(attacks.ACTIVE_MARKDOWN))
+    subs["x-html"] = (PATHS[0], nb)
+
+    subs["x-links"] = (PATHS[0], solved(course, PATHS[0]))  # its folder: see plant_links
     return subs
+
+
+# A tag with a script or an event handler, as a browser would run it (escaped code shows no "<").
+ACTIVE = re.compile(r"<script\b[^>]*>\s*window|<[a-z]+\b[^>]*\son\w+\s*=", re.IGNORECASE)
+SECRET = "the-grader's-secret-3141"  # in a file only the grader may read
+
+
+def plant_links(course: Path, folder: Path) -> None:
+    """Next to a right notebook: links to a secret file, the source notebook (solutions) and the
+    gradebook, a link named like a notebook, and a file named like the module that starts the
+    kernel (it would print the secret and stop the kernel if it ran)."""
+    secret = course.parent / "secret.txt"
+    secret.write_text(SECRET)
+    secret.chmod(0o600)
+    (folder / "secret.txt").symlink_to(secret)
+    (folder / "solutions.ipynb").symlink_to(course / "source" / ASSIGNMENT / PATHS[1].name)
+    (folder / PATHS[1].name).symlink_to(course / "source" / ASSIGNMENT / PATHS[1].name)
+    (folder / "gradebook.db").symlink_to(course / "gradebook.db")
+    (folder / "ipykernel_launcher.py").write_text(
+        f"print(open({str(secret)!r}).read())\nraise SystemExit(1)\n"
+    )
 
 
 def adversarial(course: Path) -> dict[str, tuple[Path, object]]:
@@ -476,6 +508,7 @@ def graded(course, listener):
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / path.name)
+    plant_links(course, course / "submitted" / "x-links" / ASSIGNMENT)
 
     # "corrupt": not a notebook at all. nbgrader cannot grade it and says so at the end: make
     # autograde fails, after grading everyone else and writing the feedback and the grades.
@@ -502,10 +535,8 @@ def autograded(course: Path, student: str, path: Path):
 
 
 def grades_csv(course: Path) -> dict[str, dict[str, str]]:
-    lines = (course / "grades.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
-    return {row["student_id"]: row for row in rows}
+    with (course / "grades.csv").open(newline="") as file:
+        return {row["student_id"]: row for row in csv.DictReader(file)}
 
 
 def test_collect_takes_each_students_notebooks_from_their_archive(course, graded):
@@ -557,6 +588,8 @@ def test_every_student_is_graded_and_gets_feedback(course, graded):
         assert f"(Score: 0.0 / {top:.1f})" in blank and "NotImplementedError" in blank
         full = (course / "feedback" / "solved" / ASSIGNMENT / f"{path.stem}.html").read_text()
         assert f"(Score: {top:.1f} / {top:.1f})" in full and ": correct" in full
+        # Each part's score and sentence, not the hidden tests' code: a note where it was.
+        assert "BEGIN HIDDEN TESTS" not in full and "hidden tests: the grader ran your function" in full
 
 
 def test_an_answer_that_raises_costs_only_its_own_parts(course, graded):
@@ -574,14 +607,9 @@ def test_warnings_in_a_check_cell_cost_no_points(course, graded):
     cells = scores(course, "warns", path)
     assert all(score == top for score, top in cells.values()), cells
     for cell in autograded(course, "warns", path).cells:
-        if kind(cell) == "check":
-            streams = [o for o in cell.outputs if o.output_type == "stream"]
-            text = "".join(o.text for o in streams)
-            assert "UserWarning: To copy construct from a tensor" in text  # torch
-            assert "RuntimeWarning: divide by zero" in text  # NumPy
-            assert "No artists with labels found" in text  # matplotlib
-            assert "a matplotlib log line" in text
-            assert all(o.name == "stdout" for o in streams)
+        if kind(cell) == "check":  # the grader's verdict alone: what the kernel printed is gone
+            assert [o.output_type for o in cell.outputs] == ["stream"], cell.outputs
+            assert cell.outputs[0].text.startswith("\N{CHECK MARK}") and "(graded)" in cell.outputs[0].text
 
 
 def test_the_release_runs_every_cell_that_does_not_need_an_answer(course, graded):
@@ -712,7 +740,7 @@ def test_flags_csv_names_every_attacking_cell_and_no_honest_one(course, graded):
     escape = reasons[("x-escape", graded["x-escape"].stem)]
     assert {"imports os", "imports socket", "imports sqlite3", "imports subprocess", "calls open"} <= escape
     assert "defines __eq__" in reasons[("x-equal", graded["x-equal"].stem)]
-    assert "assigns to utils.check" in reasons[("x-fakecheck", graded["x-fakecheck"].stem)]
+    assert "assigns to checks.check" in reasons[("x-fakecheck", graded["x-fakecheck"].stem)]
     assert not {student for student, _ in reasons} & {"solved", "blank", "raises", "warns"}
     log = (course.parent / "autograde.log").read_text()
     assert re.search(r"flagged: \d+ cells of 3 students", log), log[-2000:]
@@ -737,3 +765,36 @@ def test_the_escape_works_where_nothing_stops_it(course, graded, tmp_path):
     assert "ESCAPED: read" in run.stdout and HIDDEN_MARKERS[0] in run.stdout
     with Gradebook(f"sqlite:///{copy / 'gradebook.db'}") as gb:
         assert {grade.manual_score for grade in _grades(gb, "solved")} == {1000}
+
+
+def test_a_students_outputs_and_markdown_hold_nothing_active_in_the_autograded_notebook_or_feedback(
+    course, graded
+):
+    """What the formgrader renders (the autograded notebook) and the feedback page: no planted
+    script, handler, JavaScript or SVG is left (tests/test_sanitize.py opens such pages in
+    Chromium); the harmless HTML stays; the answers still count."""
+    path = graded["x-html"]
+    nb = autograded(course, "x-html", path)
+    shown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    shown += [json.dumps(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    feedback = (course / "feedback" / "x-html" / ASSIGNMENT / f"{path.stem}.html").read_text()
+    for text in [*shown, feedback]:
+        assert not ACTIVE.search(text), ACTIVE.search(text).group(0)
+        assert "application/javascript" not in text and "image/svg+xml" not in text
+    assert any("<b>bold survives</b>" in text for text in shown)
+    assert all(s == t for s, t in scores(course, "x-html", path).values()), "its answers, right, still count"
+
+
+def test_links_and_other_files_in_a_submitted_folder_are_refused_named_and_reach_nothing(course, graded):
+    log = (course.parent / "autograde.log").read_text()
+    refused = re.search(r"REFUSED in x-links's submission: (.*)", log)
+    assert refused, log[-3000:]
+    links = ["secret.txt", "solutions.ipynb", "gradebook.db", PATHS[1].name]
+    for name in [f"{link} (a symbolic link)" for link in links]:
+        assert name in refused.group(1), refused.group(1)
+    assert "ipykernel_launcher.py (not a notebook of the assignment)" in refused.group(1)
+    cells = scores(course, "x-links", PATHS[0])
+    assert all(s == t for s, t in cells.values()), "graded on its notebook, by the real kernel"
+    for page in course.glob(f"feedback/x-links/{ASSIGNMENT}/*.html"):
+        assert SECRET not in page.read_text()
+    assert not (course / "autograded" / "x-links" / ASSIGNMENT / PATHS[1].name).exists()

@@ -1,179 +1,221 @@
-"""utils.check and utils.check_avoids: every right answer gets a tick, every wrong one a plain
-sentence that says what is wrong without the answer, and no answer can fake its comparison."""
+"""checks.py and the grader's side of it (tools/scoring.py, tools/flags.py): the guard sees a
+forbidden capability however it is reached, results cross to the grader as plain data only, the
+grader alone decides a score, and each attempt on the guard is flagged."""
 
-import re
+import json
 
+import nbformat
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from IPython.core.interactiveshell import InteractiveShell
+from nbgrader.utils import determine_grade
 
-import utils
+import checks
+import flags
+import scoring
 
-# --- check: the feedback of the exercises -----------------------------------------------------
+# --- The guard ----------------------------------------------------------------------------------
+
+X, W = torch.randn(1, 2, 5, 5, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
+CONVOLUTIONS = {
+    "F.conv2d": lambda: F.conv2d(X, W),
+    "a name built from strings": lambda: getattr(F, "con" + "v2d")(X, W),
+    "torch.ops.aten": lambda: torch.ops.aten.convolution(
+        X, W, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1
+    ),
+    "a private entry point": lambda: torch._C._VariableFunctions.conv2d(X, W),
+    "nn.Conv2d": lambda: torch.nn.Conv2d(2, 3, 3, dtype=torch.float64)(X),
+    "a 1-D convolution": lambda: F.conv1d(X[0], W[:, :, 0]),
+    "an FFT": lambda: torch.fft.rfft2(X),
+    "NumPy's correlate": lambda: np.correlate(np.ones(5), np.ones(3)),
+    "the series' helper": lambda: __import__("utils").conv2d_naive(X.numpy(), W.numpy()),
+}
 
 
-def test_check_prints_a_tick_for_every_equivalent_right_answer(capsys):
-    right = [
-        ("an int", 28, 28),
-        ("a NumPy integer", np.int64(28), 28),
-        ("a 0-d integer tensor", torch.tensor(28), 28),
-        ("a float within atol", 0.1 + 0.2, 0.3),
-        ("an int for a float", 3, 3.0),
-        ("float32 for float64", np.float32(0.1), 0.1),
-        ("a 0-d tensor for a float", torch.tensor(0.25, requires_grad=True), 0.25),
-        ("a list for a tuple of ints", [1, 2, 5, 5], (1, 2, 5, 5)),
-        ("a torch.Size", torch.Size([1, 2]), (1, 2)),
-        ("a 1-d array for a tuple", np.array([3, 4]), (3, 4)),
-        ("a tensor for an array", torch.ones(2, 2, requires_grad=True), np.ones((2, 2))),
-        ("float32 values for float64 ones", np.full(3, 0.1, dtype=np.float32), np.full(3, 0.1)),
-        ("a nested list for an array", [[1, 2], [3, 4]], np.array([[1.0, 2.0], [3.0, 4.0]])),
-        ("a tuple for a list", (7, 8), [7, 8]),
-        ("an empty list", [], []),
-        ("a bool", True, True),
+def called(function) -> set[str]:
+    return checks._guarded_call(lambda: function(), ())[1]
+
+
+@pytest.mark.parametrize("route", CONVOLUTIONS, ids=list(CONVOLUTIONS))
+def test_the_guard_sees_a_convolution_however_it_is_reached(route):
+    names = called(CONVOLUTIONS[route])
+    assert [words for words, _ in checks.forbidden_calls(names, ("convolution",))] == [
+        "a convolution routine"
     ]
-    for what, got, expected in right:
-        utils.check(what, got, expected, atol=1e-6)
-    assert capsys.readouterr().out.splitlines() == [f"\N{CHECK MARK} {what}: correct" for what, _, _ in right]
+
+
+def test_the_guard_sees_autograd_unfold_and_fold():
+    x = X.clone().requires_grad_()
+    uses = {
+        "autograd": lambda: torch.autograd.grad((x * 2).sum(), x),
+        "unfold": lambda: F.unfold(X, 3),
+        "fold": lambda: F.fold(torch.ones(1, 9, 4), (4, 4), 3),
+    }
+    for capability, use in uses.items():
+        assert checks.forbidden_calls(called(use), (capability,)), capability
+
+
+def test_plain_work_is_not_taken_for_a_forbidden_capability():
+    def by_hand():
+        columns = X.reshape(2, -1)
+        return np.einsum("ij,jk->ik", W.reshape(3, -1).numpy()[:, :2], columns.numpy()), columns.sum(dim=1)
+
+    all_capabilities = tuple(checks.CAPABILITIES)
+    assert checks.forbidden_calls(called(by_hand), all_capabilities) == []
+
+
+def test_switching_the_guard_off_is_seen():
+    import sys
+
+    def off():
+        sys.setprofile(None)
+        return F.conv2d(X, W)
+
+    assert checks.forbidden_calls(called(off), ())[0][0] == "something that switches the guard off"
+
+
+# --- Plain data and the messages ------------------------------------------------------------------
 
 
 class AlwaysEqual(int):
-    """What a student could hand in to fool a bare ``==``."""
-
     def __eq__(self, other):
         return True
 
     __hash__ = int.__hash__
 
 
-class MeansNothing(torch.Tensor):
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        return True
+def test_only_plain_values_cross_to_the_grader():
+    assert checks.encode(AlwaysEqual(3)) == {"kind": "other", "type": "an object of type AlwaysEqual"}
+    subclass = torch.ones(2).as_subclass(type("Sneaky", (torch.Tensor,), {}))
+    assert checks.encode(subclass)["kind"] == "other"
+    array = checks.decode(json.loads(json.dumps(checks.encode(np.arange(6, dtype=np.float32).reshape(2, 3)))))
+    assert array.dtype == "float32" and array.values.shape == (2, 3) and array.values[1, 2] == 5
+    assert checks.decode(checks.encode(torch.tensor(7))).values.ndim == 0
 
 
-CHECK_FAILURES = {
-    # name: (got, expected, atol, a pattern of the message)
-    "wrong int": (27, 28, 0.0, r"^output: not the right value$"),
-    "forgotten return": (None, 28, 0.0, r"expected an integer, got None \(no value: does a function end"),
-    "a float for an int": (3.0, 3, 0.0, r"expected an integer, got the float 3\.0: .*int\(\)"),
-    "a bool for an int": (True, 1, 0.0, r"expected an integer, got the bool True$"),
-    "a string for an int": ("28", 28, 0.0, r"expected an integer, got the string '28'$"),
-    "an array for an int": (np.arange(3), 28, 0.0, r"expected an integer, got an array of shape \(3,\)$"),
-    "a tensor for an int": (torch.ones(2, 2), 28, 0.0, r"got an array of shape \(2, 2\)$"),
-    "wrong float": (0.5, 0.25, 1e-6, r"^output: not the right value$"),
-    "nan for a float": (float("nan"), 0.25, 1e-6, r"not the right value"),
-    "a string for a float": ("0.25", 0.25, 1e-6, r"expected a number, got the string '0.25'$"),
-    "an int subclass with its own ==": (AlwaysEqual(5), 28, 0.0, r"class AlwaysEqual, which defines its own"),
-    "a tensor subclass": (
-        torch.ones(2).as_subclass(MeansNothing),
-        np.ones(2),
-        0,
-        r"class MeansNothing, which",
-    ),
-    "an always-equal item": ([1, AlwaysEqual(2)], (1, 5), 0.0, r"item 1 \(counting from 0\): got an object"),
-    "tuple() of a forgotten return": ((), (1, 2), 0.0, r"expected 2 items, got 0$"),
-    "None for a tuple": (None, (1, 2), 0.0, r"expected a tuple of 2 items, got None"),
-    "wrong item": ((1, 3), (1, 2), 0.0, r"item 1 \(counting from 0\): not the right value$"),
-    "a float item": (
-        (1, 2.0),
-        (1, 2),
-        0.0,
-        r"item 1 \(counting from 0\): expected an integer, got the float",
-    ),
-    "wrong shape": (
-        np.zeros((2, 3)),
-        np.zeros((3, 3)),
-        0.0,
-        r"expected an array of shape \(3, 3\), got shape \(2, 3\)$",
-    ),
-    "axes in another order": (
-        np.zeros((3, 2)),
-        np.zeros((2, 3)),
-        0.0,
-        r"another order: check the order of the axes",
-    ),
-    "no array": (None, np.zeros(3), 0.0, r"expected an array of numbers, got None"),
-    "text for an array": ("abc", np.zeros(3), 0.0, r"expected an array of numbers, got the string 'abc'"),
-    "ragged list": ([[1, 2], [3]], np.zeros((2, 2)), 0.0, r"expected an array of numbers, got a list of 2"),
-    "wrong values": (
-        np.arange(4.0),
-        np.array([0.0, 1.0, 9.0, 9.0]),
-        0.5,
-        r"2 of 4 values are wrong .*index \(2,\)$",
-    ),
-    "nan values": (np.full(3, np.nan), np.zeros(3), 0.5, r"3 of 3 values are wrong"),
-    "a number for a bool": (1, True, 0.0, r"expected True or False, got the int 1"),
+def test_a_whole_number_as_a_float_is_right_unless_the_task_asks_for_an_int():
+    four = checks.decode(checks.encode(4.0))
+    assert checks.problem(four, 4, checks.Rule()) is None
+    assert "the task asks for a whole number as an int" in checks.problem(four, 4, checks.Rule(whole=True))
+
+
+def test_float32_where_the_task_asks_for_float64_is_named():
+    expected = np.linspace(0, 1, 7) / 3
+    got = checks.decode(checks.encode(expected.astype(np.float32)))
+    message = checks.problem(got, expected, checks.Rule(atol=1e-10, dtype="float64"))
+    assert "float32" in message and "float64" in message
+
+
+def test_ipython_shows_a_failed_check_as_its_sentence_alone(capsys):
+    shell = InteractiveShell.instance()
+    shell.run_cell("import checks\ndef window_start(i, j, stride, padding):\n    return (i, j)")
+    shell.run_cell('checks.check("01", "ex1b", window_start)')
+    shown = capsys.readouterr()
+    text = shown.out + shown.err
+    assert "multiply by the stride" in text and "Traceback" not in text and "checks.py" not in text
+
+
+def test_an_answer_that_changes_its_input_fails_and_the_next_check_is_untouched():
+    def changes(x, w, b, k, i, j, stride, padding):
+        x *= 0
+        return 0.0
+
+    with pytest.raises(checks.CheckFailed, match="in place"):
+        checks.check("01", "ex1c", changes)
+    with pytest.raises(checks.CheckFailed, match="in place"):
+        checks.check("01", "ex1c", changes)  # the same message: the check's own data is fresh
+
+
+# --- Scoring in the grader ----------------------------------------------------------------------
+
+SOURCE = (
+    "### BEGIN HIDDEN TESTS\nimport importlib\n\n"
+    'grader = importlib.reload(importlib.import_module("checks"))\n'
+    'grader.grade("01", "ex1b", window_start, seed=7)\n### END HIDDEN TESTS\n'
+    'checks.check("01", "ex1b", window_start)'
+)
+
+
+def check_cell(*outputs) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(SOURCE, outputs=list(outputs))
+    cell.metadata.nbgrader = {"grade": True, "solution": False, "locked": True, "points": 6, "grade_id": "c"}
+    return cell
+
+
+def published(function) -> nbformat.NotebookNode:
+    payload = json.dumps(checks.results("01", "ex1b", function, 7))
+    return nbformat.v4.new_output("display_data", data={checks.MIME: payload, "text/plain": "results"})
+
+
+def scored(cell) -> tuple[float, float]:
+    scoring.ScoreInTheGrader().preprocess_cell(cell, {}, 0)
+    return determine_grade(cell)
+
+
+def test_the_grader_scores_right_results_and_nothing_the_kernel_printed():
+    error = nbformat.v4.new_output("error", ename="CheckFailed", evalue="visible check failed", traceback=[])
+    cell = check_cell(published(lambda i, j, s, p: (i * s, j * s)), error)
+    assert scored(cell) == (6, 6)
+    assert [o.output_type for o in cell.outputs] == ["stream"]
+
+
+def test_a_wrong_missing_or_doubled_result_scores_zero_whatever_else_the_kernel_shows():
+    tick = nbformat.v4.new_output("stream", name="stdout", text="\N{CHECK MARK} window_start: correct\n")
+    wrong = published(lambda i, j, s, p: (i, j))
+    right = published(lambda i, j, s, p: (i * s, j * s))
+    forged = nbformat.v4.new_output("display_data", data={checks.MIME: '{"outcomes": []}'})
+    for outputs in ([wrong, tick], [tick], [right, right], [forged]):
+        cell = check_cell(*outputs)
+        assert scored(cell) == (0, 6), outputs
+        assert cell.outputs[0].output_type == "error"
+
+
+def test_the_grading_settings_score_in_the_grader_and_hide_the_hidden_tests():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(scoring.ROOT)).load_config()
+    steps = [step.__name__ for step in config.Autograde.autograde_preprocessors]
+    assert steps.index("ScoreInTheGrader") == steps.index("StderrIsNotAFailure") + 1
+    assert steps.index("ScoreInTheGrader") < steps.index("SaveAutoGrades")
+    assert "HideHiddenTests" in [step.__name__ for step in config.GenerateFeedback.preprocessors]
+    assert "checks.py" in config.SandboxedKernelManager.read_only
+
+
+def test_the_feedback_shows_a_note_where_the_hidden_tests_were():
+    cell = check_cell()
+    scoring.HideHiddenTests().preprocess_cell(cell, {}, 0)
+    assert "grader.grade" not in cell.source and scoring.HIDDEN_NOTE in cell.source
+    assert cell.source.endswith('checks.check("01", "ex1b", window_start)')
+
+
+# --- Flags --------------------------------------------------------------------------------------
+
+ATTEMPTS = {
+    "sys.setprofile(None)": "touches the guard",
+    "threading.settrace(f)": "touches the guard",
+    "from torch.utils._python_dispatch import _pop_mode": "imports from the guard's ground",
+    "torch._C._DisableTorchDispatch()": "touches the guard",
+    "frame = sys._getframe(1)": "touches the guard",
+    "frame = inspect.currentframe().f_back": "touches the guard",
+    'get_ipython().events.register("post_run_cell", hook)': "touches the guard",
+    "get_ipython().input_transformers_post.append(rewrite)": "touches the guard",
+    "get_ipython().display_pub.publish = fake": "touches the guard",
+    "get_ipython().set_custom_exc((Exception,), quiet)": "touches the guard",
+    "checks.grade = lambda *args, **kwargs: None": "assigns to checks.grade",
+    'sys.modules["checks"] = fake': "assigns to sys.modules",
+    'display({"application/vnd.conv-im2col.results+json": forged}, raw=True)': "results' type",
+    'getattr(sys, "setprofile")(None)': "names the guard",
 }
 
 
-@pytest.mark.parametrize("name", CHECK_FAILURES)
-def test_check_says_what_is_wrong_in_a_plain_sentence_without_the_answer(name):
-    got, expected, atol, message = CHECK_FAILURES[name]
-    with pytest.raises(AssertionError, match=message) as failure:
-        utils.check("output", got, expected, atol=atol)
-    text = str(failure.value)
-    assert text.startswith("output: ")
-    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
-        assert not re.search(rf"(?<![\d.]){re.escape(str(expected))}(?![\d])", text.replace(repr(got), ""))
+@pytest.mark.parametrize("code", ATTEMPTS, ids=list(ATTEMPTS))
+def test_each_attempt_on_the_guard_is_flagged(code):
+    reasons = [reason for _, reason in flags.suspicious_lines(code)]
+    assert any(ATTEMPTS[code] in reason for reason in reasons), reasons
 
 
-def test_check_names_a_known_mistake_or_gives_the_hint():
-    mistakes = [(6, "that is the total padding: padding is added on each side")]
-    with pytest.raises(AssertionError) as failure:
-        utils.check("padding", 6, 3, hint="Solve the formula for p", mistakes=mistakes)
-    assert str(failure.value) == "padding: that is the total padding: padding is added on each side"
-    with pytest.raises(AssertionError) as failure:
-        utils.check("padding", 5, 3, hint="Solve the formula for p", mistakes=mistakes)
-    assert str(failure.value) == "padding: not the right value. Solve the formula for p"
-    with pytest.raises(AssertionError, match=r"^shape: that is the shape without padding$"):
-        utils.check(
-            "shape",
-            [1, 2, 1, 1],
-            (1, 2, 3, 3),
-            mistakes=[((1, 2, 1, 1), "that is the shape without padding")],
-        )
-
-
-def test_check_compares_plain_values_and_never_calls_the_answers_own_eq():
-    calls = []
-
-    class Spy(int):
-        def __eq__(self, other):
-            calls.append(other)
-            return True
-
-        __hash__ = int.__hash__
-
-    with pytest.raises(AssertionError, match="defines its own comparison"):
-        utils.check("size", Spy(28), 28)
-    assert calls == []  # never asked: the expected value never reached the answer's code
-
-
-def test_check_refuses_an_expected_value_it_cannot_compare():
-    with pytest.raises(TypeError, match="expected must be a number, string, tuple, list or array"):
-        utils.check("output", object(), object())
-
-
-def conv_helper(x):
-    return F.conv2d(x, x)
-
-
-def test_check_avoids_reads_the_code_of_the_function_and_of_its_helpers(capsys):
-    def honest(x):
-        return F.unfold(x, 3)
-
-    def nested(x):
-        return [F.conv2d(row, row) for row in x]
-
-    def uses_a_helper(x):
-        return conv_helper(x) + 1
-
-    utils.check_avoids(honest, ["conv2d"])
-    assert capsys.readouterr().out == "\N{CHECK MARK} honest does not use conv2d\n"
-    with pytest.raises(AssertionError, match=r"^nested uses conv2d, which this exercise asks you not to use"):
-        utils.check_avoids(nested, ["conv2d", "Conv2d"])
-    with pytest.raises(AssertionError, match=r"^uses_a_helper uses conv2d"):
-        utils.check_avoids(uses_a_helper, ["conv2d"])
-    with pytest.raises(AssertionError, match=r"expected a function written with def, got None"):
-        utils.check_avoids(None, ["conv2d"])
+def test_an_honest_answer_is_not_flagged():
+    honest = "def conv(x, w):\n    cols = F.unfold(x, w.shape[2:])\n    return w.reshape(len(w), -1) @ cols\n"
+    assert flags.suspicious_lines(honest) == []

@@ -45,19 +45,34 @@ def solution(source: str) -> str:
     )
 
 
+# A first answer that catches the interrupt and goes on, for ever.
+STUBBORN = """import time
+
+while True:
+    try:
+        while True:
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        pass
+"""
+
+
 def plant(course: Path, students: dict[str, str]) -> None:
     """Write each student's submission of NOTEBOOK: 'right', 'partly' (the first answer left
-    blank) or 'slow' (right, after a sleep)."""
+    blank), 'slow' (right, after a sleep) or 'stubborn' (right, but the second answer ignores
+    the interrupt)."""
     source = nbformat.read(course / "source" / ASSIGNMENT / NOTEBOOK.name, as_version=4)
     for student, kind in students.items():
         nb = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOK.name, as_version=4)
         first, *rest = answers(nb)
         for index in rest:
             nb.cells[index].source = solution(source.cells[index].source)
-        if kind in ("right", "slow"):
+        if kind in ("right", "slow", "stubborn"):
             nb.cells[first].source = solution(source.cells[first].source)
         if kind == "slow":
             nb.cells[first].source = SLOW + nb.cells[first].source
+        if kind == "stubborn":  # the second answer: the first keeps its points
+            nb.cells[rest[0]].source = STUBBORN + nb.cells[rest[0]].source
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, folder / NOTEBOOK.name)
@@ -214,3 +229,26 @@ def test_a_postgresql_gradebook_round_trips_the_class(course, one_at_a_time, pos
     assert "gradebook: postgresql://" in out
     assert not (pg_course / "gradebook.db").exists()
     assert snapshot(pg_course, postgres) == one_at_a_time
+
+
+def test_a_kernel_that_ignores_the_interrupt_is_stopped_and_only_what_is_left_scores_zero(
+    course, one_at_a_time
+):
+    """The grading settings, with a grace period of a few seconds (a config file that loads ours)."""
+    config = course.parent / "short_timeouts.py"
+    main = ROOT / "nbgrader_config.py"
+    config.write_text(
+        f"c = get_config()  # noqa: F821\nload_subconfig({str(main)!r})  # noqa: F821\n"
+        "c.Execute.timeout = 40\nc.Execute.iopub_timeout = 5\n"  # 40 s: the lesson's slowest cell fits
+    )
+    plant(course, {"stubborn": "stubborn"})
+    code, out = grade(course, "--jobs", "1", "--config", str(config))
+    assert code == 0 and "Graded 1 of 1 submissions" in out, out
+    assert re.search(r"STOPPED stubborn, 01_\w+: .*ignored the interrupt", out), out
+    cells = snapshot(course)["cells"][("stubborn", NOTEBOOK.stem)]
+    scores = {name: (score, top) for name, score, *rest in cells if len(rest) == 2 for top in rest[:1]}
+    first, *after = sorted(scores)  # ex1a-check, then the parts from the stubborn answer on
+    assert scores[first][0] == scores[first][1] > 0, scores
+    assert after and all(scores[name][0] == 0 for name in after), scores
+    feedback = (course / "feedback" / "stubborn" / ASSIGNMENT / f"{NOTEBOOK.stem}.html").read_text()
+    assert "ignored the interrupt" in feedback and "Not run, scored zero" in feedback

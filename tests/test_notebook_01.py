@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import notebook_checks as checks
+import utils
 
 NOTEBOOK = "01_cs231n_worked_example"
 
@@ -113,52 +114,114 @@ def test_the_animation_has_one_frame_per_output_cell_works_offline_and_no_static
     assert 'title="Play"' in html
 
 
+def test_why_convolution_parameter_counts(notebook):
+    assert notebook.value("conv_parameters") == (5 * 5 * 3 + 1) * 4 == 304
+    assert notebook.value("dense_parameters") == (32 * 32 * 3 + 1) * (4 * 28 * 28) == 9_636_928
+    text = checks.printed(notebook.nb, "dense_parameters / conv_parameters")
+    assert f"{9_636_928 / 304:,.0f} times as many" in text
+
+
+def test_local_connectivity_and_weight_sharing_on_the_example(notebook):
+    x, w, _ = example(notebook)
+    unit = torch.eye(75, dtype=torch.float64).view(75, 3, 5, 5)
+    w0 = torch.tensor(w[:1], dtype=torch.float64)
+    matrix = F.conv2d(unit, w0, stride=2, padding=1).view(75, 9).T.numpy()
+    np.testing.assert_array_equal(np.array(notebook.value("matrix_w0.tolist()")), matrix)
+    # Output (i, j) reads the real (not padding) cells of its 3x3 window in 3 channels.
+    rows = [min(2 * i + 2, 5) - max(2 * i - 1, 0) for i in range(3)]
+    expected = [3 * rows[i] * rows[j] for i in range(3) for j in range(3)]
+    assert notebook.value("inputs_read.tolist()") == expected
+    assert max(expected) == 27 and min(expected) == 12
+
+
+def test_shift_equivariance_holds_at_stride_1_and_for_whole_strides_only(notebook):
+    x, w, b = (torch.tensor(a, dtype=torch.float64) for a in example(notebook))
+    scene = torch.zeros(1, 3, 9, 9, dtype=torch.float64)
+    scene[:, :, 2:7, 2:7] = x
+
+    def out(image, stride):
+        return F.conv2d(image, w, b, stride=stride, padding=1)
+
+    def shift(t, c):
+        return torch.roll(t, c, dims=3)
+
+    assert torch.equal(out(shift(scene, 1), 1), shift(out(scene, 1), 1))
+    assert not any(torch.equal(out(shift(scene, 1), 2), shift(out(scene, 2), c)) for c in range(5))
+    assert torch.equal(out(shift(scene, 2), 2), shift(out(scene, 2), 1))
+    assert notebook.value("[stride1_equivariant, stride2_any_shift, stride2_by_2]") == [True, False, True]
+
+
+def test_symmetric_kernels_need_no_flip_and_sobel_changes_sign():
+    sobel_x, sobel_y, laplacian = utils.edge_filters(1)[:, 0]
+    assert torch.equal(laplacian.flip(0, 1), laplacian)
+    assert torch.equal(sobel_x.flip(0, 1), -sobel_x) and torch.equal(sobel_y.flip(0, 1), -sobel_y)
+
+
 # --- the exercise: planted mistakes -------------------------------------------------------------
 
 # (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
 PLANTED = [
-    ("ex1a-check", "ex1_shape = (1, 2, 2, 2)", "one position too few"),
-    ("ex1a-check", "ex1_shape = (1, 2, 1, 1)", "shape without padding"),
-    ("ex1a-check", "ex1_shape = (1, 3, 3, 2)", "PyTorch's order is (N, K, H_out, W_out)"),
-    ("ex1a-check", "ex1_shape = (1, 2, 3.0, 3.0)", "expected an integer, got the float 3.0"),
-    ("ex1a-check", "ex1_shape = None", "got None"),
-    ("ex1b-check", "ex1_top, ex1_left = 3, 0", "row and column swapped"),
-    ("ex1b-check", "ex1_top, ex1_left = 0, 1", "multiply by the stride"),
-    ("ex1b-check", "ex1_top, ex1_left = -2, 1", "counted in the unpadded input"),
-    ("ex1b-check", "ex1_top, ex1_left = 0, 2", "where stride 2"),
     (
-        "ex1c-check",
-        "ex1_value = int((np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))[0, :, 0:3, 3:6] * w[0]).sum())",
-        "the bias b[0] is missing",
+        "ex1a-check",
+        "def output_shape(x_shape, w_shape, stride, padding):\n    n, c, h, w = x_shape\n    k, _, kh, kw = w_shape\n    return (n, k, (h + padding - kh) // stride + 1, (w + padding - kw) // stride + 1)",
+        "padding counted once",
     ),
     (
-        "ex1c-check",
-        "ex1_value = int((np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))[0, :, 3:6, 0:3] * w[0]).sum() + b[0])",
+        "ex1a-check",
+        "def output_shape(x_shape, w_shape, stride, padding):\n    n, c, h, w = x_shape\n    k, _, kh, kw = w_shape\n    return (n, c, (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1)",
+        "one output channel per filter",
+    ),
+    (
+        "ex1a-check",
+        "def output_shape(x_shape, w_shape, stride, padding):\n    n, c, h, w = x_shape\n    k, _, kh, kw = w_shape\n    return (n, k, (h + 2 * padding - kh) / stride + 1, (w + 2 * padding - kw) / stride + 1)",
+        "expected an int, got the float",
+    ),
+    (
+        "ex1a-check",
+        "def output_shape(x_shape, w_shape, stride, padding):\n    return tuple(F.conv2d(torch.zeros(x_shape), torch.zeros(w_shape), stride=stride, padding=padding).shape)",
+        "which is a convolution routine",
+    ),
+    ("ex1a-check", "def output_shape(x_shape, w_shape, stride, padding):\n    pass", "got None"),
+    (
+        "ex1b-check",
+        "def window_start(i, j, stride, padding):\n    return (j * stride, i * stride)",
         "row and column swapped",
     ),
+    ("ex1b-check", "def window_start(i, j, stride, padding):\n    return (i, j)", "multiply by the stride"),
     (
-        "ex1c-check",
-        "ex1_value = int((np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))[0, :, 0:3, 3:6] * w[1]).sum() + b[1])",
-        "the second filter",
+        "ex1b-check",
+        "def window_start(i, j, stride, padding):\n    return (i * stride - padding, j * stride - padding)",
+        "counted in the unpadded input",
     ),
     (
         "ex1c-check",
-        "ex1_value = int((np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))[0, :, 0:3, 3:6] * w[0]).sum() + b[0])",
-        "the value with padding 1",
+        "def output_value(x, w, b, k, i, j, stride, padding):\n    x_pad = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))\n    kh, kw = w.shape[2:]\n    return float((x_pad[:, i * stride : i * stride + kh, j * stride : j * stride + kw] * w[k]).sum())",
+        "the bias b[k] is missing",
     ),
     (
         "ex1c-check",
-        "ex1_value = float((np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))[0, :, 0:3, 3:6] * w[0]).sum() + b[0])",
-        "expected an integer, got the float",
+        "def output_value(x, w, b, k, i, j, stride, padding):\n    x_pad = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))\n    kh, kw = w.shape[2:]\n    return float((x_pad[:, i * stride : i * stride + kh, j * stride : j * stride + kw] * w[k][:, ::-1, ::-1]).sum() + b[k])",
+        "the filter is flipped",
+    ),
+    (
+        "ex1c-check",
+        "def output_value(x, w, b, k, i, j, stride, padding):\n    out = getattr(F, 'conv' + '2d')(torch.from_numpy(x)[None], torch.from_numpy(w), torch.from_numpy(b), stride=stride, padding=padding)\n    return out[0, k, i, j].item()",
+        "which is a convolution routine",
+    ),
+    (
+        "ex1c-check",
+        "def output_value(x, w, b, k, i, j, stride, padding):\n    return utils.conv2d_naive(x[None], w, b, stride, padding)[0, k, i, j]",
+        "which is a convolution routine",
+    ),
+    (
+        "ex1c-check",
+        "def output_value(x, w, b, k, i, j, stride, padding):\n    x_pad = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))\n    kh, kw = w.shape[2:]\n    x[:] = 0\n    return float((x_pad[:, i * stride : i * stride + kh, j * stride : j * stride + kw] * w[k]).sum() + b[k])",
+        "in place",
     ),
 ]
 
 # What no failure message of a part may show: the expected values of its visible cases.
-SECRETS = {
-    "ex1a-check": [r"\(1, 2, 3, 3\)"],
-    "ex1b-check": [r"\(0, 3\)"],
-    "ex1c-check": [r"(?<![\w.(\[-])4(?![\w.])"],
-}
+SECRETS = {"ex1a-check": [r"\(1, 2, 3, 3\)"], "ex1b-check": [r"\(0, 3\)"]}
 
 
 def test_every_exercise_has_at_least_three_planted_mistakes(notebook):

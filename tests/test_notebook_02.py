@@ -51,9 +51,9 @@ def input_cells_never_read(n: int, k: int, s: int, p: int, d: int) -> list[int]:
     return [cell for cell in range(n) if cell + p not in read]
 
 
-def test_the_posts_example_gives_28x28x4(notebook):
+def test_the_cifar_sized_layer_gives_28x28x4(notebook):
     assert notebook.value("by_hand") == 28
-    assert "28 x 28 x 4" in checks.printed(notebook.nb, "post_shape =")
+    assert "28 x 28 x 4" in checks.printed(notebook.nb, "layer_shape =")
 
 
 def test_the_sweep_checked_many_configurations_including_both_edge_cases(notebook):
@@ -137,85 +137,62 @@ class Padding(int):
 PLANTED = [
     (
         "ex1-check",
-        "def input_sizes(out, k, s=1, p=0, d=1):\n    return [s * (out - 1) + d * (k - 1) + 1 - 2 * p]",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n    span = d * (k - 1) + 1\n    return [s * (out - 1) + span - 2 * p]",
         "only one size",
     ),
     (
         "ex1-check",
-        "def input_sizes(out, k, s=1, p=0, d=1):\n"
-        "    smallest = s * (out - 1) + d * (k - 1) + 1 - p\n"
-        "    return [n for n in range(smallest, smallest + s) if n >= 1]",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n    span = d * (k - 1) + 1\n    smallest = s * (out - 1) + span - p\n    return [n for n in range(smallest, smallest + s) if n >= 1]",
         "padding counted once",
     ),
     (
         "ex1-check",
-        "def input_sizes(out, k, s=1, p=0, d=1):\n"
-        "    smallest = s * (out - 1) + d * (k - 1) + 1 - 2 * p\n"
-        "    return [n for n in range(smallest - s + 1, smallest + 1) if n >= 1]",
-        "the floor rounds down",
-    ),
-    (
-        "ex1-check",
-        "def input_sizes(out, k, s=1, p=0, d=1):\n"
-        "    smallest = s * (out - 1) + k - 2 * p\n"
-        "    return [n for n in range(smallest, smallest + s) if n >= 1]",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n    span = k\n    smallest = s * (out - 1) + span - 2 * p\n    return [n for n in range(smallest, smallest + s) if n >= 1]",
         "dilation ignored",
     ),
     (
         "ex1-check",
-        "def input_sizes(out, k, s=1, p=0, d=1):\n"
-        "    return [n for n in range(1, 300) if utils.conv_output_size(n, k, s, p, d) == out]",
-        "input_sizes uses conv_output_size, which this exercise asks you not to use",
-    ),
-    (
-        "ex1-check",
-        "def input_sizes(out, k, s=1, p=0, d=1):\n    sizes = [s * (out - 1) + d * (k - 1) + 1 - 2 * p]",
-        "got None (no value: does a function end without `return`",
+        "def input_sizes(out, k, s=1, p=0, d=1):\n    return [n for n in range(1, 200) if n + 2 * p >= d * (k - 1) + 1 and utils.conv_output_size(n, k, s, p, d) == out]",
+        "utils.conv_output_size",
     ),
     (
         "ex2-check",
-        "def receptive_field(layers):\n    return 1 + sum(d * (k - 1) for k, s, d in layers)",
+        "def receptive_field(layers):\n    cells, step = {0}, 1\n    for k, s, d in layers:\n        cells = {c + t * d * step for c in cells for t in range(k)}\n        step *= s\n    return len(cells)",
+        "the task asks for the extent",
+    ),
+    (
+        "ex2-check",
+        "def receptive_field(layers):\n    return sum(d * (k - 1) for k, s, d in layers) + 1",
         "the strides are missing",
     ),
     (
         "ex2-check",
-        "def receptive_field(layers):\n"
-        "    field, step = 1, 1\n"
-        "    for k, s, d in layers:\n"
-        "        step *= s\n"
-        "        field += d * (k - 1) * step\n"
-        "    return field",
-        "a layer's own stride counted",
+        "def receptive_field(layers):\n    field, step = 1, 1\n    for k, s, d in layers:\n        step *= s\n        field += d * (k - 1) * step\n    return field",
+        "own stride counted",
     ),
     (
         "ex2-check",
-        "def receptive_field(layers):\n"
-        "    field, step = 1, 1\n"
-        "    for k, s, d in layers:\n"
-        "        field += (k - 1) * step\n"
-        "        step *= s\n"
-        "    return field",
-        "dilation ignored",
+        "def receptive_field(layers):\n    field, step = 1, 1\n    for k, s, d in layers:\n        field += d * (k - 1) * step\n        step *= s\n    return float(field)",
+        "expected an int",
     ),
-    ("ex3-check", "stem_padding = 6", "that is the total padding"),
-    ("ex3-check", "stem_padding = 2", "one cell short"),
-    ("ex3-check", "stem_padding = (7 - 1) / 2", "expected an integer, got the float 3.0"),
-    ("ex3-check", "stem_padding = '3'", "got the string '3'"),
     (
         "ex3-check",
-        ALWAYS_EQUAL + "stem_padding = Padding(0)",
-        "class Padding, which defines its own comparison",
+        "def padding_for(n_in, n_out, k, s):\n    return 2 * max(0, -(-((n_out - 1) * s + k - n_in) // 2))",
+        "that is the total padding",
     ),
-    # Replacing utils.check fools the visible checks, not the hidden test, which reloads utils.
-    ("ex3-check", "utils.check = lambda *args, **kwargs: None\nstem_padding = 5", "not the right value"),
+    (
+        "ex3-check",
+        "def padding_for(n_in, n_out, k, s):\n    return max(0, ((n_out - 1) * s + k - n_in) // 2)",
+        "one cell short",
+    ),
+    (
+        "ex3-check",
+        "def padding_for(n_in, n_out, k, s):\n    return next(p for p in range(20) if utils.conv_output_size(n_in, k, s, p) == n_out)",
+        "utils.conv_output_size",
+    ),
 ]
 
-# What no failure message of a part may show: the expected values of its visible cases.
-SECRETS = {
-    "ex1-check": [r"\[7, 8\]", r"\[5, 6\]", r"\[32\]"],
-    "ex2-check": [r"\b15\b"],
-    "ex3-check": [r"(?<![\w.(\[-])3(?![\w.])"],
-}
+SECRETS = {"ex1-check": [r"\[32\]", r"\[7, 8\]"], "ex3-check": [r"\b3\b(?!,| x)"]}
 
 
 def test_every_exercise_has_at_least_three_planted_mistakes(notebook):

@@ -1,4 +1,4 @@
-"""Notebook 04, im2col versus nn.Conv2d: it runs clean, the seed post's numbers, its exercise's
+"""Notebook 04, im2col versus nn.Conv2d: it runs clean, the reproduced seed-0 layer's numbers, its exercise's
 checks (planted mistakes named, the answer never given)."""
 
 # ruff: noqa: E501 (the planted answers are written as a student writes them, a line each)
@@ -9,7 +9,7 @@ import pytest
 import notebook_checks as checks
 
 NOTEBOOK = "04_im2col_vs_conv2d"
-POST_FIRST_ROW = [-0.0445, 0.0310, -0.0023, 0.0916, -0.0102]  # printed in the seed post
+FIRST_ROW = [-0.0445, 0.0310, -0.0023, 0.0916, -0.0102]  # seed 0, two iter() calls, then nn.Conv2d(3, 1, 5)
 
 
 def test_runs_without_writing_to_stderr(notebook):
@@ -23,12 +23,12 @@ def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
 # --- the notebook's numbers ---------------------------------------------------------------------
 
 
-def test_the_layer_has_the_seed_posts_weights(notebook):
-    assert [round(v, 4) for v in notebook.value("first_row.tolist()")] == POST_FIRST_ROW
-    assert [round(v, 4) for v in checks.array(notebook, "w")[0, 0, 0]] == POST_FIRST_ROW
+def test_the_layer_has_the_reproduced_seed_0_weights(notebook):
+    assert [round(v, 4) for v in notebook.value("first_row.tolist()")] == FIRST_ROW
+    assert [round(v, 4) for v in checks.array(notebook, "w")[0, 0, 0]] == FIRST_ROW
 
 
-def test_the_four_shapes_are_the_seed_posts(notebook):
+def test_the_four_shapes_of_unfold_matmul_view(notebook):
     assert notebook.value("list(w.shape)") == [1, 3, 5, 5]
     assert notebook.value("list(inp_unf.shape)") == [1, 75, 784]
     assert notebook.value("list(out_unf.shape)") == [1, 1, 784]
@@ -41,7 +41,16 @@ def test_the_printed_difference_is_the_largest_between_the_two_outputs(notebook)
     conv, im2col = checks.array(notebook, "conv_output"), checks.array(notebook, "im2col_output")
     assert np.abs(conv - im2col).max() == pytest.approx(notebook.value("max_diff"))
     assert np.abs(conv).max() > 0.1  # a real output, not zeros
+    # The reproduced example's float32 difference, about 1.5e-07 here: rounding, not a mistake.
+    assert 5e-8 < notebook.value("max_diff") < 5e-7
     assert notebook.value("list(im2col4.shape)") == [1, 4, 28, 28]
+
+
+def test_the_formulas_single_product_and_the_batched_one_agree(notebook):
+    assert notebook.value("list(single.shape)") == [1, 2 * 784]
+    assert notebook.value("list(batched.shape)") == [2, 1, 784]
+    single, batched = checks.array(notebook, "single"), checks.array(notebook, "batched")
+    np.testing.assert_allclose(single.reshape(1, 2, -1).transpose(1, 0, 2), batched, atol=1e-6)
 
 
 def test_edge_filters_agree_between_conv2d_and_im2col(notebook):
@@ -67,61 +76,57 @@ def test_1x1_groups_and_channels_last(notebook):
 # --- the exercise: planted mistakes -------------------------------------------------------------
 
 # (grade_id of the check cell, a planted answer cell, a fragment of the message it must get)
+_ROWS = "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)\n"
 PLANTED = [
     (
         "ex1a-check",
         "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-        "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)\n"
-        "    return (w.reshape(len(w), -1) @ columns).view(len(x), len(w), h_out, w_out)",
+        + _ROWS
+        + "    return (w.reshape(len(w), -1) @ columns).view(len(x), len(w), h_out, w_out)",
         "the biases are missing",
     ),
     (
         "ex1a-check",
-        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    return F.conv2d(x, w, b, stride=stride, padding=padding)",
-        "conv2d_im2col uses conv2d, which this exercise asks you not to use",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    return getattr(F, 'con' + 'v2d')(x, w, b, stride=stride, padding=padding)",
+        "which is a convolution routine",
     ),
     (
         "ex1a-check",
-        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    return utils.conv2d_im2col(x.numpy(), w.numpy(), b.numpy(), stride, padding)",
-        "conv2d_im2col uses conv2d_im2col",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    return torch.ops.aten.convolution(x, w, b, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1)",
+        "which is a convolution routine",
+    ),
+    (
+        "ex1a-check",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    return torch.from_numpy(utils.conv2d_im2col(x.numpy(), w.numpy(), b.numpy(), stride, padding))",
+        "which is a convolution routine",
     ),
     (
         "ex1b-check",
         "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-        "    columns = F.unfold(x, w.shape[2:], stride=stride, padding=padding)  # (N, C*kh*kw, L)\n"
-        "    product = columns.transpose(1, 2) @ w.reshape(len(w), -1).T + b  # (N, L, K)\n"
-        "    return product.reshape(len(x), len(w), h_out, w_out)",
-        "reshaped as it is: move K before L first",
+        + _ROWS
+        + "    product = columns.transpose(1, 2) @ w.reshape(len(w), -1).T + b\n    return product.reshape(len(x), len(w), h_out, w_out)",
+        "move K before L first",
     ),
     (
         "ex1b-check",
         "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride, padding)\n"
-        "    columns = F.unfold(x[:1], w.shape[2:], stride=stride, padding=padding)\n"
-        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(1, len(w), h_out, w_out)",
-        "only the first image",
+        + _ROWS
+        + "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out).float()",
+        "the task asks for float64",
     ),
     (
         "ex1c-check",
-        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride)\n"
-        "    columns = F.unfold(x, w.shape[2:], stride=stride)\n"
-        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), stride)\n    columns = F.unfold(x, w.shape[2:], stride=stride)\n    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
         "the padding is missing",
     ),
     (
         "ex1c-check",
-        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n"
-        "    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), padding=padding)\n"
-        "    columns = F.unfold(x, w.shape[2:], padding=padding)\n"
-        "    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
+        "def conv2d_im2col(x, w, b, stride=1, padding=0):\n    h_out, w_out = utils.conv_output_size(tuple(x.shape[2:]), tuple(w.shape[2:]), padding=padding)\n    columns = F.unfold(x, w.shape[2:], padding=padding)\n    return (w.reshape(len(w), -1) @ columns + b.view(1, -1, 1)).view(len(x), len(w), h_out, w_out)",
         "the stride is missing",
     ),
 ]
+
+SECRETS = {}
 
 
 def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
@@ -130,4 +135,4 @@ def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
 
 def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
     results = checks.run_planted(notebook, PLANTED)
-    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, {})
+    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, SECRETS)

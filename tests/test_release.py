@@ -51,7 +51,7 @@ def files_in(folder: Path) -> list[str]:
 def test_the_release_holds_the_students_files_and_no_maintainers_file(release):
     notebooks = [p.name for p in notebook_paths()]
     students = ["README.md", "constraints.txt", "data/cifar10_test_first20.npz", "environment.yml"]
-    students += ["requirements.txt", "utils.py"]
+    students += ["checks.py", "requirements.txt", "utils.py"]
     assert files_in(release) == sorted(notebooks + students)
     assert (release / "README.md").read_text() == (ROOT / "tools" / "assignment_README.md").read_text()
     # The students' pins, not the maintainers' (which pin pytest, ruff, nbgrader, Sphinx ...).

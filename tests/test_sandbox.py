@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -187,3 +188,91 @@ def test_make_autograde_grades_nobody_without_a_sandbox(tmp_path):
     assert result.returncode != 0
     assert "Install the package 'bubblewrap'" in result.stdout + result.stderr
     assert not course.exists(), "nbgrader never ran"
+
+
+def test_no_file_in_the_students_folder_can_replace_the_kernel_or_the_modules_it_imports(course):
+    """Files named like the module that starts the kernel, like numpy and like utils, in the
+    working folder or written there by a cell: the kernel starts and imports the real ones."""
+    for name in ("ipykernel_launcher.py", "numpy.py"):
+        (course / name).write_text(f"print('{TOKEN}: {name} ran')\nraise SystemExit(3)\n")
+    (course / "secret-link").symlink_to("/etc/hostname")
+    imported, reloaded, listing = run(
+        course,
+        "import numpy, utils\nprint(numpy.__file__, utils.__file__)",
+        "import importlib, os, sys\nos.makedirs('utils', exist_ok=True)\n"
+        "open('utils/__init__.py', 'w').write('VALUE = 2')\n"
+        "print(importlib.reload(sys.modules['utils']).VALUE)",
+        "import os; print(sorted(os.listdir('.')))",
+    )
+    assert TOKEN not in imported and "site-packages/numpy" in imported, imported
+    assert imported.split()[1] == "/course/utils.py"
+    assert reloaded.strip() == "1", "the original utils, not the package the cell wrote"
+    assert "secret-link" not in listing, "a link is not copied into the sandbox"
+
+
+def test_tmp_and_home_are_capped_in_size(course):
+    tmp, home = run(
+        course,
+        "try:\n    open('/tmp/big', 'wb').write(bytes(48 * 2**20)); print('written')\n"
+        "except OSError as error:\n    print('refused', error.errno)",
+        "try:\n    open('big', 'wb').write(bytes(48 * 2**20)); print('written')\n"
+        "except OSError as error:\n    print('refused', error.errno)",
+        tmp_size=32 * 2**20,
+        home_size=32 * 2**20,
+    )
+    assert tmp.startswith("refused 28") and home.startswith("refused 28")  # ENOSPC
+
+
+IGNORES_INTERRUPT = """import time
+while True:
+    try:
+        while True:
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        print("ignored")
+"""
+
+
+def test_a_cell_that_ignores_the_interrupt_costs_only_itself_and_what_follows(course):
+    """After the timeout and the grace period the kernel is stopped; the cell and those after it
+    get an error output that says why (so a check among them scores zero); the run ends."""
+    from execute import STOPPED, StoppingExecute
+
+    cells = ["print('before')", IGNORES_INTERRUPT, "print('after')"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
+    step = StoppingExecute(
+        kernel_manager_class=SandboxedKernelManager, timeout=3, iopub_timeout=3, shutdown_kernel="immediate"
+    )
+    start = time.monotonic()
+    nb, _ = step.preprocess(nb, {"metadata": {"path": str(course)}})
+    assert time.monotonic() - start < 60
+    before, ignoring, after = nb.cells
+    assert before.outputs[0].text == "before\n"
+    assert ignoring.outputs[-1].ename == STOPPED and "ignored the interrupt" in ignoring.outputs[-1].evalue
+    assert [o.ename for o in after.outputs] == [STOPPED] and "cell 1 stopped the kernel" in after.outputs[
+        0
+    ].evalue
+    assert processes_with("time.sleep(0.01)") == []
+
+
+HOG = "b = bytearray(600 * 2**20); b[::4096] = bytes(len(b[::4096])); import time; time.sleep(60)"
+
+
+def test_memory_is_limited_for_the_whole_sandbox_not_per_process(course):
+    """Three children of 600 MiB each, each under the per-process limit: together they pass the
+    sandbox's 1 GiB, and the cgroup stops all but one."""
+    from sandbox import Cgroup
+
+    probe = Cgroup.create(f"sandbox-probe-{os.getpid()}", 2**30, 64)
+    if probe is None:
+        pytest.skip("no cgroup can be made here: only the per-process limits hold (docs/grading.md)")
+    probe.remove()
+    (alive,) = run(
+        course,
+        "import subprocess, sys, time\n"
+        f"children = [subprocess.Popen([sys.executable, '-c', {HOG!r}]) for _ in range(3)]\n"
+        "time.sleep(10)\nprint(sum(child.poll() is None for child in children))",
+        sandbox_memory=2**30,
+        memory_limit=2**30,
+    )
+    assert alive.strip() in ("0", "1"), alive

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from further_reading import further_reading
 
 from notebooks import notebook_paths
 
@@ -27,6 +28,14 @@ def test_each_notebook_has_its_test_module_that_runs_it(path):
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_the_set_up_cell_second_then_the_imports_with_the_series_style(path):
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[1].get("id") == "series-setup", "cell 2: python tools/setup_cell.py --write"
+    assert cells[2].cell_type == "code" and "import utils\n" in cells[2].source
+    assert "utils.use_series_style()" in cells[2].source
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_house_style_goals_first_summary_and_exercises_last(path):
     nb = nbformat.read(path, as_version=4)
     first = nb.cells[0]
@@ -39,3 +48,20 @@ def test_house_style_goals_first_summary_and_exercises_last(path):
         if cell.cell_type == "code":
             shown = HIDDEN.sub("", cell.source)  # hidden tests are the grader's, not the reader's
             assert len(shown.splitlines()) <= 30, f"cell {index} is long: split it into ideas"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_each_notebook_ends_with_its_sources_linked(path):
+    last = nbformat.read(path, as_version=4).cells[-1]
+    assert last.cell_type == "markdown" and last.source == further_reading(path.stem[:2]), (
+        "the last cell is tools/further_reading.py's: run it"
+    )
+    assert last.source.count("](https://") >= 3
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_no_lesson_speaks_of_a_post_it_never_names(path):
+    cells = nbformat.read(path, as_version=4).cells
+    end = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Exercises" in c.source)
+    for index, cell in enumerate(cells[:end]):
+        assert not re.search(r"\b(seed )?post('s)?\b", cell.source, re.IGNORECASE), f"cell {index}"

@@ -332,10 +332,16 @@ def code_cells(nb: dict) -> list[int]:
 
 
 def first_answer(nb: dict) -> int:
-    """The first exercise's answer cell: where Run All Cells stops while it is not answered."""
+    """The first exercise's answer cell."""
     answers = [i for i, cell in enumerate(nb["cells"]) if role(cell) == "answer"]
     assert answers, f"{NOTEBOOK} has no exercise"
     return answers[0]
+
+
+def first_check(nb: dict) -> int:
+    """The first exercise's check cell: where Run All Cells stops while the answer is not written
+    (the answer cell defines a function that raises NotImplementedError; its check calls it)."""
+    return next(i for i in range(first_answer(nb), len(nb["cells"])) if role(nb["cells"][i]) == "check")
 
 
 def role(cell: dict) -> str | None:
@@ -407,17 +413,17 @@ def test_the_notebook_runs_in_the_students_own_kernel(notebook, lab, student_ven
 def test_run_all_runs_the_lesson_clean_and_stops_at_the_first_exercise(notebook):
     page, nb, cells = notebook.page, notebook.nb, notebook.cells
     assert len(cells) == len(nb["cells"]), "the page does not show every cell of the notebook"
-    first = first_answer(nb)
+    first = first_check(nb)
     found = problems(nb, cells, allowed={first})
     assert not found, "error or stderr output:\n" + "\n".join(found)
     code = code_cells(nb)
     not_run = [cell_name(nb, i) for i in code if i <= first and not re.search(r"\[\d+\]", cells[i]["prompt"])]
     assert not not_run, f"Run All did not run: {not_run}"
     errors = [o["text"] for o in cells[first]["outputs"] if "NotImplementedError" in o["text"]]
-    assert errors, f"{cell_name(nb, first)}: the unanswered exercise does not raise NotImplementedError"
+    assert errors, f"{cell_name(nb, first)}: the unanswered exercise's check does not say NotImplementedError"
     ran_after = [cell_name(nb, i) for i in code if i > first and re.search(r"\[\d+\]", cells[i]["prompt"])]
     assert not ran_after, f"Run All went on past the unanswered exercise: {ran_after}"
-    look_at(page, first - 1)  # the task and the unanswered exercise
+    look_at(page, first - 2)  # the task, the unanswered exercise and its check
     shoot(page, "2_run_all_stops_at_exercise")
     assert not notebook.outside, f"requests to outside the machine: {notebook.outside}"
     assert not notebook.errors, f"errors in the page: {notebook.errors}"
@@ -459,15 +465,11 @@ def test_every_figure_and_the_animation_render(notebook):
 
 
 def solution(index: int) -> str:
-    """What a student types into answer cell ``index`` of notebook 01: the maintainers' solution."""
+    """What a student writes into answer cell ``index`` of notebook 01: the maintainers' answer
+    cell (the function's first line and its solution), without the solution's markers."""
     source = json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())["cells"][index]["source"]
-    lines, inside = [], False
-    for line in "".join(source).splitlines():
-        if line.strip() in SOLUTION_MARKERS:
-            inside = line.strip() == SOLUTION_MARKERS[0]
-        elif inside:
-            lines.append(line)
-    assert lines, f"notebooks/{NOTEBOOK} cell {index}: no solution"
+    lines = [line for line in "".join(source).splitlines() if line.strip() not in SOLUTION_MARKERS]
+    assert len(lines) > 1, f"notebooks/{NOTEBOOK} cell {index}: no solution"
     return "\n".join(lines)
 
 
@@ -481,7 +483,7 @@ def test_each_answer_typed_in_shows_the_tick_and_is_saved(notebook, lab, release
         editor = cells.nth(index).locator(".cm-content")
         editor.click()
         page.keyboard.press("Control+A")
-        page.keyboard.type(solution(index))
+        page.keyboard.insert_text(solution(index))  # as pasted: the editor's auto-indent stays out
         shown = editor.evaluate(
             "e => [...e.querySelectorAll('.cm-line')].map(l => l.textContent).join('\\n')"
         )

@@ -35,6 +35,8 @@ from sphinx.application import Sphinx
 from sphinx.errors import SphinxError
 from sphinx.util.docutils import docutils_namespace
 
+import checks
+import setup_cell
 from course import copy_students_files
 from notebooks import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
 
@@ -153,6 +155,8 @@ def prepare(path: Path, nb: nbformat.NotebookNode, solutions: bool) -> tuple[Pag
         graded = cell.metadata.get("nbgrader", {})
         if not solutions and cell.cell_type == "code" and (graded.get("solution") or graded.get("grade")):
             cell.outputs = []  # they would show the answer, or checks of a missing answer
+        if graded.get("grade"):  # the hidden tests' results for the grader go with their code
+            cell.outputs = [out for out in cell.get("outputs", []) if checks.MIME not in out.get("data", {})]
         # Solutions shown: only their marker lines go (nbgrader has no preprocessor for that).
         cell.source = "\n".join(
             line for line in cell.source.split("\n") if not any(m in line for m in markers)
@@ -324,14 +328,17 @@ def build_site(
     out: Path,
     solutions: bool = True,
     seconds: dict[Path, float] | None = None,
+    launch: dict | None = None,
 ) -> Path:
     """Write the site for notebooks already executed, in series order; return its index.html.
 
     ``seconds`` is how long each notebook took to run (shown on the index). Nothing is written
     unless every notebook can be published, and ``out`` is replaced whole, so a failed build
-    never leaves a half-written site nor pages of removed notebooks.
+    never leaves a half-written site nor pages of removed notebooks. ``launch``: the theme's
+    launch-button options (default: ``launch_buttons`` of the project's settings).
     """
     seconds = seconds or {}
+    launch = launch_buttons(setup_cell.settings()) if launch is None else launch
     with tempfile.TemporaryDirectory() as tmp:
         src, built = Path(tmp) / "src", Path(tmp) / "site"
         shutil.copytree(CONF_DIR, src)
@@ -343,6 +350,7 @@ def build_site(
             described |= alts
             nbformat.write(page.nb, src / path.name)
         (src / "alt_text.json").write_text(json.dumps(described))
+        (src / "launch.json").write_text(json.dumps(launch))
         copy_mathjax(src / "_static")
         shutil.copy(ROOT / "utils.py", src / "utils.py")
         (src / "utils.md").write_text(UTILS_PAGE, encoding="utf-8")
@@ -360,6 +368,24 @@ def build_site(
             shutil.rmtree(out)
         shutil.copytree(built, out)
     return out / "index.html"
+
+
+def launch_buttons(config: dict) -> dict:
+    """sphinx-book-theme's options for "Open in Colab" and "Launch on Binder" on each notebook's
+    page, pointing at notebooks/NN_name.ipynb on the repository's branch (``config``: pyproject's
+    ``[tool.conv-im2col]``); no options, so no button, while no repository is set."""
+    if setup_cell.github_repository(config["repository"]) is None:
+        return {}
+    return {
+        "repository_url": config["repository"],
+        "repository_branch": config["branch"],
+        "path_to_docs": NOTEBOOK_DIR.relative_to(ROOT).as_posix(),
+        "launch_buttons": {
+            "colab_url": "https://colab.research.google.com",
+            "binderhub_url": "https://mybinder.org",
+            "notebook_interface": "jupyterlab",
+        },
+    }
 
 
 def megabytes(size: int) -> str:

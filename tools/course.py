@@ -20,6 +20,7 @@ from notebooks import NOTEBOOK_DIR, ROOT, notebook_paths
 # Only what a student uses: their requirements and pins, not the maintainers' tools.
 FILES = {
     "utils.py": "utils.py",
+    "checks.py": "checks.py",
     "data/cifar10_test_first20.npz": "data/cifar10_test_first20.npz",
     "requirements.txt": "requirements.txt",
     "constraints-students.txt": "constraints.txt",

@@ -10,7 +10,13 @@ takes the cells the student wrote (answer cells, and any other cell that is not 
 own), and lists each line that
 
 - defines ``__eq__`` or ``__ne__``;
-- assigns to an attribute of ``utils``, ``builtins`` or ``sys.modules`` (or calls setattr on one);
+- assigns to an attribute of ``utils``, ``checks``, ``builtins`` or ``sys.modules`` (or calls
+  setattr on one);
+- reaches for what the checks' guard (checks.py) stands on: a profile or trace function
+  (``sys.setprofile``, ``settrace``), PyTorch's function and dispatch modes, the caller's frames
+  (``sys._getframe``, ``inspect.currentframe``, ``gc.get_referrers``), IPython's hooks (events,
+  input and AST transformers, the display publisher and hook, ``set_custom_exc``), or the
+  results' MIME type (a forged result);
 - imports os, subprocess, socket, sqlite3, ctypes or importlib;
 - calls open, exec, eval, compile or __import__;
 - runs a shell command or a magic (``!ls``, ``%%bash``).
@@ -30,7 +36,39 @@ import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
 COMPARISONS = {"__eq__", "__ne__"}
-PATCHED = {"utils", "builtins", "__builtins__"}
+PATCHED = {"utils", "checks", "builtins", "__builtins__"}
+# Attributes that only an attempt on the checks' guard or on how results reach the grader uses.
+GUARD = {
+    "setprofile",
+    "settrace",
+    "_getframe",
+    "currentframe",
+    "get_referrers",
+    "get_objects",
+    "_current_frames",
+    "_python_dispatch",
+    "TorchDispatchMode",
+    "TorchFunctionMode",
+    "_pop_mode",
+    "_push_mode",
+    "_pop_torch_function_stack",
+    "_pop_torch_dispatch_stack",
+    "_DisableTorchDispatch",
+    "DisableTorchFunction",
+    "DisableTorchFunctionSubclass",
+    "_disable_current_modes",
+    "_get_current_dispatch_mode_stack",
+    "events",
+    "input_transformers_post",
+    "input_transformers_cleanup",
+    "ast_transformers",
+    "display_pub",
+    "displayhook",
+    "set_custom_exc",
+    "register_post_execute",
+    "CustomTB",
+}
+RESULTS_MIME = "vnd.conv-im2col"
 IMPORTS = {"os", "subprocess", "socket", "sqlite3", "ctypes", "importlib"}
 CALLS = {"open", "exec", "eval", "compile", "__import__"}
 MAGICS = {"system", "getoutput", "run_line_magic", "run_cell_magic"}  # what ! and % become
@@ -70,12 +108,22 @@ def _reasons(node: ast.AST) -> list[str]:
     """Why ``node`` is flagged (nothing for most nodes)."""
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in COMPARISONS:
         return [f"defines {node.name}"]
+    if isinstance(node, ast.ImportFrom) and GUARD & {
+        *(a.name for a in node.names),
+        *(node.module or "").split("."),
+    }:
+        return [f"imports from the guard's ground ({ast.unparse(node)[:80]})"]
     if isinstance(node, ast.Import | ast.ImportFrom):
         names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
         return [f"imports {name}" for name in names if name.split(".")[0] in IMPORTS]
     if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
         targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
         return [f"assigns to {patched}" for patched in map(_patched, targets) if patched]
+    if isinstance(node, ast.Attribute) and node.attr in GUARD:
+        return [f"touches the guard ({ast.unparse(node)})"]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if RESULTS_MIME in node.value or node.value in GUARD:
+            return [f"names the guard or the results' type ({node.value[:40]!r})"]
     if isinstance(node, ast.Call):
         function = node.func
         if isinstance(function, ast.Name) and function.id in CALLS:

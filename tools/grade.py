@@ -10,6 +10,14 @@ assignment's cells, made once per run) and writes the autograded notebooks and t
 staging folder, `course/.grading/<student>/`. Its kernels talk over socket files in their own
 folder, so parallel kernels share no port.
 
+Before nbgrader sees a submission, a task checks it (``check_submission``): only regular files
+named like the assignment's notebooks (and nbgrader's ``timestamp.txt`` and
+``submission_secret.txt``) are copied, without
+following links, into the staging folder that nbgrader grades from; anything else (a link, a
+folder, another file) is refused and named in the summary. A student ID outside ``STUDENT_ID``
+is not graded. A notebook whose kernel had to be stopped (``Execute``, nbgrader_config.py) is
+named in the summary too: its remaining cells scored zero, the others were graded.
+
 This process is the gradebook's only writer: when a task ends it copies that student's scores
 into the course's gradebook (SQLite in course/, or nbgrader's CourseDirectory.db_url, e.g.
 PostgreSQL) and then moves the notebooks and the feedback into course/autograded/ and
@@ -38,10 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import flags  # noqa: E402
 import sandbox  # noqa: E402
+from collect import STUDENT_ID  # noqa: E402
 
 # nbgrader's Gradebook under SQLAlchemy 2 warns about its own way of adding submissions.
 QUIET = {"message": "Object of type <Submitted", "category": Warning}
 STAGING = ".grading"  # course/.grading/<student>/: a task's output until it is recorded
+MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submitted notebook larger than this is refused
+# nbgrader's own small files in a submission: when it was collected, and (nbgrader's exchange,
+# on a JupyterHub) the secret that names the student's feedback for release_feedback.
+RECORDS = {"timestamp.txt": 100, "submission_secret.txt": 200}  # name -> most bytes
 # The tables that describe an assignment (not its submissions), parents first.
 ASSIGNMENT_TABLES = ["course", "assignment", "notebook", "base_cell", "grade_cells", "solution_cells",
                      "task_cells", "source_cell"]  # fmt: skip
@@ -61,6 +74,8 @@ class Result:
     comments: dict = field(default_factory=dict)
     penalties: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)  # kernel start, execution, autograde, feedback, ...
+    refused: list = field(default_factory=list)  # files of the submission not graded, with why
+    stopped: list = field(default_factory=list)  # notebooks whose kernel was stopped, with why
 
 
 # --- In a worker: grade one student ----------------------------------------------------------
@@ -116,6 +131,56 @@ def _reason(log: str, error: str) -> str:
     return raised[-1] if raised else next((line for line in reversed(lines) if line), "unknown error")
 
 
+def _why_refused(entry: os.DirEntry, notebooks: set[str]) -> str | None:
+    """Why a file of a submitted folder is not graded, or None if it is one of ``notebooks``."""
+    if entry.is_symlink():
+        return "a symbolic link"
+    if entry.is_dir(follow_symlinks=False):
+        return "a folder"
+    if not entry.is_file(follow_symlinks=False):
+        return "not a regular file"
+    if entry.name not in notebooks and entry.name not in RECORDS:
+        return "not a notebook of the assignment"
+    limit = RECORDS.get(entry.name, MAX_NOTEBOOK_BYTES)
+    if entry.stat(follow_symlinks=False).st_size > limit:
+        return f"larger than {limit:,} bytes"
+    return None
+
+
+def check_submission(submitted: Path, notebooks: set[str], into: Path) -> list[str]:
+    """Copy the files of ``submitted`` that may be graded (regular files named in ``notebooks``,
+    and nbgrader's ``RECORDS``) into ``into``, never following a link; return the others, each
+    with why it was refused."""
+    into.mkdir(parents=True)
+    if submitted.is_symlink() or submitted.parent.is_symlink() or not submitted.is_dir():
+        return [f"{submitted.name} (not a folder: a link or a file)"]
+    refused = []
+    for entry in sorted(os.scandir(submitted), key=lambda e: e.name):
+        why = _why_refused(entry, notebooks)
+        if why:
+            refused.append(f"{entry.name} ({why})")
+            continue
+        descriptor = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(descriptor, "rb") as source, open(into / entry.name, "wb") as copy:
+            shutil.copyfileobj(source, copy)
+    return refused
+
+
+def stopped_kernels(autograded: Path) -> list[str]:
+    """The notebooks in ``autograded`` whose kernel the grader had to stop, with the reason."""
+    import nbformat
+
+    from execute import STOPPED
+
+    found = []
+    for path in sorted(autograded.glob("*.ipynb")):
+        outputs = [o for c in nbformat.read(path, as_version=4).cells for o in c.get("outputs", [])]
+        reasons = [o.evalue for o in outputs if o.output_type == "error" and o.ename == STOPPED]
+        if reasons:
+            found.append(f"{path.stem}: {reasons[0]}")
+    return found
+
+
 def grade_student(
     student: str, assignment: str, course: str, config_file: str, template: bytes, sandboxed: bool
 ) -> Result:
@@ -131,6 +196,12 @@ def grade_student(
     staging = course_path / STAGING / student
     shutil.rmtree(staging, ignore_errors=True)  # what a dead task left behind
     staging.mkdir(parents=True)
+    notebooks = {p.name for p in (course_path / "source" / assignment).glob("*.ipynb")}
+    submitted = course_path / "submitted" / student / assignment
+    result.refused = check_submission(submitted, notebooks, staging / "submitted" / student / assignment)
+    if not any((staging / "submitted" / student / assignment).glob("*.ipynb")):
+        result.reason = "no notebook of the assignment to grade"
+        return result
     with tempfile.TemporaryDirectory(prefix="grade-") as scratch:
         private = Path(scratch) / "gradebook.db"
         private.write_bytes(template)
@@ -139,6 +210,7 @@ def grade_student(
         config = load_config(Path(config_file), course_path, f"sqlite:///{private}")
         config.CourseDirectory.autograded_directory = f"{STAGING}/{student}/autograded"
         config.CourseDirectory.feedback_directory = f"{STAGING}/{student}/feedback"
+        config.CourseDirectory.submitted_directory = f"{STAGING}/{student}/submitted"  # checked
         # Kernels talk over socket files, so no port can collide: a sandboxed kernel in its
         # sandbox's folder (tools/sandbox.py), an unsandboxed one (--unsafe) in this task's.
         config.KernelManager.transport = "ipc"
@@ -161,6 +233,7 @@ def grade_student(
                 result.ok, graded = False, feedback
         if not result.ok:
             result.reason = _reason(graded.get("log", ""), graded.get("error") or "")
+        result.stopped = stopped_kernels(staging / "autograded" / student / assignment)
 
         with Gradebook(f"sqlite:///{private}") as gb:
             try:
@@ -318,13 +391,46 @@ def grade_all(client, students: list[str], template: bytes, args, course: Path, 
     return results
 
 
+# grades.csv's columns, as nbgrader's CSV export names them.
+GRADES_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+                  "raw_score", "late_submission_penalty", "score", "max_score"]  # fmt: skip
+
+
+def grade_rows(gb) -> list[dict]:
+    """One row per assignment and student, as nbgrader's CSV export makes it (0 if not handed in)."""
+    from nbgrader.api import MissingEntry
+
+    rows = []
+    for assignment in gb.assignments:
+        for student in gb.students:
+            row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
+                   "last_name": student.last_name, "first_name": student.first_name, "email": student.email,
+                   "max_score": assignment.max_score}  # fmt: skip
+            try:
+                submission = gb.find_submission(assignment.name, student.id)
+            except MissingEntry:
+                row |= {"timestamp": "", "raw_score": 0.0, "late_submission_penalty": 0.0, "score": 0.0}
+            else:
+                penalty, raw = submission.late_submission_penalty, submission.score
+                row |= {"timestamp": submission.timestamp, "raw_score": raw,
+                        "late_submission_penalty": penalty, "score": max(0.0, raw - penalty)}  # fmt: skip
+            rows.append({key: "" if value is None else str(value) for key, value in row.items()})
+    return rows
+
+
 def export_grades(db_url: str, to: Path) -> None:
-    """course/grades.csv by nbgrader's own CSV export."""
+    """course/grades.csv: nbgrader's columns and rows, written by the csv module (quoted where a
+    field needs it: nbgrader's own export joins fields with commas as they are)."""
+    import csv
+
     from nbgrader.api import Gradebook
-    from nbgrader.plugins import CsvExportPlugin
 
     with Gradebook(db_url) as gb:
-        CsvExportPlugin(to=str(to)).export(gb)
+        rows = grade_rows(gb)
+    with to.open("w", newline="") as file:
+        writer = csv.DictWriter(file, GRADES_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, course, args.db_url)
     db_url = CourseDirectory(config=config).db_url
     students = students_to_grade(course, args.assignment, args.force)
+    bad_ids = [s for s in students if not STUDENT_ID.fullmatch(s)]
+    students = [s for s in students if s not in bad_ids]
     for student in students:  # from now on, "graded" means graded by this run (see move_into_place)
         shutil.rmtree(course / "autograded" / student / args.assignment, ignore_errors=True)
 
@@ -384,13 +492,20 @@ def main(argv: list[str] | None = None) -> int:
         args.timings.write_text(json.dumps(timings, indent=1))
 
     elapsed = time.perf_counter() - started
+    results += [Result(s, reason=f"student ID not graded: only {STUDENT_ID.pattern} is") for s in bad_ids]
     failed = sorted((r for r in results if not r.ok), key=lambda r: r.student)
-    print(f"\nGraded {len(results) - len(failed)} of {len(students)} submissions of {args.assignment} "
+    print(f"\nGraded {len(results) - len(failed)} of {len(results)} submissions of {args.assignment} "
           f"in {elapsed:.0f} s with {args.jobs if not args.scheduler else args.scheduler} "
           f"({len(results) / elapsed * 60:.1f} per minute); gradebook: {db_url}")  # fmt: skip
     print("  " + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items()))
     for result in failed:
-        print(f"  FAILED {result.student}: {result.reason}")
+        name = result.student if STUDENT_ID.fullmatch(result.student) else repr(result.student)
+        print(f"  FAILED {name}: {result.reason}")
+    for result in sorted(results, key=lambda r: r.student):
+        if result.refused:
+            print(f"  REFUSED in {result.student}'s submission: {', '.join(result.refused)}")
+        for stopped in result.stopped:
+            print(f"  STOPPED {result.student}, {stopped}")
     print(flags.summary(flagged, course / "flags.csv"))
     if not sandboxed:
         print("WARNING: graded WITHOUT the sandbox: student code ran with your rights.")

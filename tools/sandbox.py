@@ -6,14 +6,22 @@ leave processes behind. ``nbgrader_config.py`` makes nbgrader start its kernels 
 ``SandboxedKernelManager``. Inside the sandbox the kernel sees:
 
 - the system (``/usr``, ``/etc``, ...) and the Python environment, read-only;
-- its working folder: a private, writable copy of the files next to the notebook, without any
-  notebook (nbgrader's copies hold the hidden tests); ``utils.py`` and ``data/`` are the
-  read-only originals that nbgrader put there from ``course/source``;
-- a private ``/tmp`` and home folder, and nothing else of the machine: no ``course/``, no
-  other student, no gradebook, no home folder of the grader;
+- its working folder: a private, writable copy of the regular files next to the notebook
+  (links and special files are left out), without any notebook (nbgrader's copies hold the
+  hidden tests); ``utils.py`` and ``data/`` are the read-only originals that nbgrader put there
+  from ``course/source``;
+- those originals once more, read-only, in ``/course``: the only folder of modules on its path
+  before the environment's. Python starts with ``-P`` (and IPython honours it), so the working
+  folder is not on ``sys.path``: no file there, submitted or written by a cell, can replace
+  ``ipykernel_launcher``, ``utils`` or any module the kernel or the checks import;
+- a private ``/tmp`` and home folder, each a tmpfs of a capped size (``tmp_size``,
+  ``home_size``), and nothing else of the machine: no ``course/``, no other student, no
+  gradebook, no home folder of the grader;
 - no network (its own network namespace, so not even the grader's loopback) and its own
   process namespace: everything it starts ends with it;
-- limits on memory, on the number of processes and threads, and on the size of a written file.
+- limits on memory, on the number of processes and threads, and on the size of a written file:
+  per process (prlimit), and, where the system lets the grader make cgroups (``Cgroup``), on
+  the memory (tmpfs included) and the processes of the whole sandbox.
 
 The kernel talks to nbgrader over IPC socket files in a folder shared into the sandbox. When
 the grader runs as root, the kernel runs as an unprivileged user id of its own, so that the
@@ -25,12 +33,14 @@ set if not (`make autograde` runs it first).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib
@@ -39,11 +49,80 @@ from traitlets import Integer, List, Unicode
 
 # The sandbox's home folder; the kernel works in HOME/<name of the notebook's folder>.
 HOME = "/home/student"
+# Where the kernel's home is prepared on the host side, read-only; copied into HOME at start.
+STAGE = "/stage"
+# The read-only originals (utils.py, data/) as the kernel imports them: first on its sys.path.
+MODULES = "/course"
 # Environment variables a kernel keeps (by name or prefix); everything else is cleared, so no
 # token or password of the grader's environment reaches student code.
 KEPT_ENVIRONMENT = ("LANG", "LC_", "TZ", "OPENBLAS_", "OMP_", "MKL_", "NBGRADER_")
 # Top-level system folders the kernel sees read-only (the ones that exist here).
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt")
+
+
+class Cgroup:
+    """A cgroup for one sandbox: its memory and its number of processes, all of them together.
+
+    cgroup v2 where the grader's own cgroup delegates the memory and pids controllers;
+    otherwise cgroup v1's memory and pids hierarchies where the grader may write them (as
+    root, say). ``Cgroup.create`` answers None where neither is possible: then only the
+    per-process limits hold (see docs/grading.md).
+    """
+
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, folders: list[Path]):
+        self.folders = folders
+
+    @classmethod
+    def create(cls, name: str, memory: int, processes: int) -> Cgroup | None:
+        """A new cgroup ``name`` limited to ``memory`` bytes and ``processes``, or None."""
+        own = {}  # controller -> the grader's cgroup path
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") or [""]:
+                own[controller] = path.lstrip("/")
+        unified = cls.ROOT / own.get("", "")
+        if (cls.ROOT / "cgroup.controllers").exists():  # cgroup v2 only (not tried here: v1 layout)
+            control = unified / "cgroup.subtree_control"
+            delegated = control.read_text().split() if control.exists() else []
+            settings = {unified / name: {"memory.max": memory, "memory.swap.max": 0, "pids.max": processes}}
+            if not {"memory", "pids"} <= set(delegated):
+                return None
+        else:
+            settings = {
+                cls.ROOT / "memory" / own.get("memory", "") / name: {"memory.limit_in_bytes": memory},
+                cls.ROOT / "pids" / own.get("pids", "") / name: {"pids.max": processes},
+            }
+        try:
+            for folder, values in settings.items():
+                folder.mkdir()
+                for setting, value in values.items():
+                    if (folder / setting).exists():
+                        (folder / setting).write_text(str(value))
+        except OSError:
+            cls(list(settings)).remove()
+            return None
+        return cls(list(settings))
+
+    def enter(self, command: list[str]) -> list[str]:
+        """``command``, run in this cgroup (its first process joins it, then becomes ``command``)."""
+        joins = " && ".join(f"echo $$ > {folder / 'cgroup.procs'}" for folder in self.folders)
+        return ["sh", "-c", f'{joins} && exec "$@"', "sh", *command]
+
+    def remove(self) -> None:
+        """Kill what is left in the cgroup, then remove it."""
+        for folder in self.folders:
+            for _ in range(50):
+                try:
+                    for pid in (folder / "cgroup.procs").read_text().split():
+                        os.kill(int(pid), 9)
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -143,8 +222,7 @@ class Sandbox:
     def _fill(self) -> None:
         """Copy the notebook's folder (no notebooks) and matplotlib's font list into the home."""
         self.sockets.mkdir()
-        ignore = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", *self.read_only)
-        shutil.copytree(self.cwd, self.work, ignore=ignore)
+        copy_regular_files(self.cwd, self.work, skip={"*.ipynb", ".ipynb_checkpoints", *self.read_only})
         fonts = sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
         if fonts:  # saves the kernel building the font cache again (seconds)
             (self.home / ".cache" / "matplotlib").mkdir(parents=True)
@@ -157,10 +235,14 @@ class Sandbox:
             for path in paths:
                 os.chown(path, self.uid, self.uid, follow_symlinks=False)
 
-    def command(self, kernel: list[str], limits: list[str], environment: dict[str, str]) -> list[str]:
-        """``kernel`` (a command line) as it runs in the sandbox, under ``limits`` (prlimit's)."""
+    def command(
+        self, kernel: list[str], limits: list[str], environment: dict[str, str], sizes: tuple[int, int]
+    ) -> list[str]:
+        """``kernel`` (a command line) as it runs in the sandbox, under ``limits`` (prlimit's),
+        with a ``/tmp`` and a home of ``sizes`` bytes."""
         made: set[str] = set()
         options = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session", "--clearenv"]
+        environment = {**environment, "PYTHONSAFEPATH": "1", "PYTHONPATH": MODULES}
         for name, value in environment.items():
             options += ["--setenv", name, value]
         for path in SYSTEM:
@@ -168,19 +250,71 @@ class Sandbox:
                 options += ["--symlink", os.readlink(path), path]
             elif os.path.isdir(path):
                 options += ["--ro-bind", path, path]
-        options += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+        tmp_size, home_size = sizes
+        options += ["--proc", "/proc", "--dev", "/dev"]
+        options += ["--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/tmp"]
         for folder in _python_folders():
             options += [*_with_parents(folder, made), "--ro-bind", folder, folder]
-        options += [*_with_parents(HOME, made), "--bind", str(self.home), HOME]
+        options += [*_with_parents(HOME, made), "--perms", "1777", "--size", str(home_size), "--tmpfs", HOME]
         workdir = f"{HOME}/{self.cwd.name}"
-        for name in self.read_only:  # the originals, over the copy
-            options += ["--ro-bind", str(self.cwd / name), f"{workdir}/{name}"]
+        options += ["--perms", "0777", "--dir", workdir, "--ro-bind", str(self.home), STAGE]
+        options += _with_parents(f"{MODULES}/-", made)
+        for name in self.read_only:  # the originals, over the copy and where modules are found
+            original = str(self.cwd / name)
+            options += [
+                "--ro-bind",
+                original,
+                f"{workdir}/{name}",
+                "--ro-bind",
+                original,
+                f"{MODULES}/{name}",
+            ]
         sockets = str(self.sockets)
         options += [*_with_parents(sockets, made), "--bind", sockets, sockets, "--chdir", workdir]
-        return [*options, "--", *_unprivileged(self.uid), "prlimit", *limits, "--", *kernel]
+        options += ["--remount-ro", "/"]  # the sandbox's root: no new folder on the module path
+        # The kernel's user copies the prepared home into the capped tmpfs, then becomes the kernel.
+        start = ["sh", "-c", f'cp -R {STAGE}/. {HOME}/ && exec "$@"', "sh"]
+        return [
+            *options,
+            "--",
+            *_unprivileged(self.uid),
+            "prlimit",
+            *limits,
+            "--",
+            *start,
+            *_safe_path(kernel),
+        ]
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _safe_path(kernel: list[str]) -> list[str]:
+    """``python -m module ...`` as ``python -P -m module ...``: the working folder off sys.path."""
+    if len(kernel) > 1 and kernel[1] == "-m" and Path(kernel[0]).name.startswith("python"):
+        return [kernel[0], "-P", *kernel[1:]]
+    return kernel
+
+
+def copy_regular_files(source: Path, dest: Path, skip: set[str]) -> list[str]:
+    """Copy the regular files and folders under ``source`` to ``dest``, never following a link;
+    leave out names matching a pattern of ``skip``; return what was left out for not being a
+    regular file or folder (links, sockets, devices), relative to ``source``."""
+    left_out = []
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(source):
+        if any(fnmatch.fnmatch(entry.name, pattern) for pattern in skip):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            left_out += [
+                f"{entry.name}/{name}"
+                for name in copy_regular_files(Path(entry.path), dest / entry.name, skip)
+            ]
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(entry.path, dest / entry.name, follow_symlinks=False)
+        else:
+            left_out.append(entry.name)
+    return left_out
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -193,12 +327,19 @@ class SandboxedKernelManager(AsyncKernelManager):
     memory_limit = Integer(
         4 * 2**30, config=True, help="Bytes of memory a kernel may allocate (RLIMIT_DATA)."
     )
+    sandbox_memory = Integer(
+        5 * 2**30,
+        config=True,
+        help="Bytes of memory the whole sandbox may use, its tmpfs included (cgroup, where possible).",
+    )
     max_processes = Integer(
         512, config=True, help="Processes and threads the kernel's user may run (RLIMIT_NPROC)."
     )
     max_file_size = Integer(
         256 * 2**20, config=True, help="Largest file in bytes the kernel may write (RLIMIT_FSIZE)."
     )
+    tmp_size = Integer(512 * 2**20, config=True, help="Bytes the sandbox's /tmp may hold (a tmpfs).")
+    home_size = Integer(512 * 2**20, config=True, help="Bytes the sandbox's home folder may hold (a tmpfs).")
     read_only = List(
         Unicode(),
         ["utils.py", "data"],
@@ -207,11 +348,14 @@ class SandboxedKernelManager(AsyncKernelManager):
     )
 
     _sandbox: Sandbox | None = None
+    _cgroup: Cgroup | None = None
 
     async def _async_pre_start_kernel(self, **kw):
         require_sandbox()
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
         self._sandbox = Sandbox(cwd, list(self.read_only))
+        name = self._sandbox.root.name
+        self._cgroup = Cgroup.create(name, self.sandbox_memory, self.max_processes)
         # IPC socket files in the shared folder: TCP on loopback does not cross the network namespace.
         self.transport = "ipc"
         self.ip = str(self._sandbox.sockets / "kernel")
@@ -240,10 +384,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         # JPY_PARENT_PID=1: the kernel's parent is the sandbox's first process, and ends with it.
         path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
         environment |= {"JPY_PARENT_PID": "1", "HOME": HOME, "PATH": path}
-        return self._sandbox.command(kernel, limits, environment)
+        command = self._sandbox.command(kernel, limits, environment, (self.tmp_size, self.home_size))
+        return self._cgroup.enter(command) if self._cgroup else command
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart)
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
         if self._sandbox is not None:
             self._sandbox.remove()
             self._sandbox = None
@@ -259,6 +407,12 @@ def exit_if_unavailable() -> None:
 def main() -> None:
     exit_if_unavailable()
     print("bubblewrap sandbox: available")
+    probe = Cgroup.create(f"sandbox-probe-{os.getpid()}", 2**30, 64)
+    if probe:
+        print("limits for the whole sandbox (cgroup):", ", ".join(str(f) for f in probe.folders))
+        probe.remove()
+    else:
+        print("no cgroup can be made here: memory and processes are limited per process only")
 
 
 if __name__ == "__main__":

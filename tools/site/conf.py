@@ -50,6 +50,9 @@ html_theme_options = {
     "pygments_light_style": "a11y-high-contrast-light",
     "pygments_dark_style": "a11y-high-contrast-dark",
 }
+# "Open in Colab" and "Launch on Binder" on each notebook's page when the repository is set
+# (build_site.py writes launch.json from pyproject.toml; empty: no button).
+html_theme_options |= json.loads((Path(__file__).parent / "launch.json").read_text())
 html_sidebars = {"**": ["navbar-logo.html", "sbt-sidebar-nav.html"]}
 
 
