@@ -7,21 +7,21 @@ It prints one table (implementation, case, median and min ms per call, GFLOP/s, 
 multiple of F.conv2d's and of the bare matrix multiply's, peak extra memory), then whether
 ``conv2d_blocked``, the series' im2col tuned for speed below, meets its targets on cases b and
 c. Both targets hold our code to what it does itself: its time at most 1.3x the time of the
-matrix multiply it performs (the same GEMM on a column matrix built beforehand, "GEMM alone"),
-so that building the columns costs at most 30% on top; its memory at most 1.25x a whole column
-matrix plus the output. F.conv2d is in the table as information: oneDNN's direct convolution
-builds no column matrix at all, so no im2col is held to its time. The plain
-``utils.conv2d_im2col`` of the notebooks is in the table too. The table (CSV) and a plot (PNG)
-go to ``build/bench/``.
+matrix multiplies it performs ("GEMM alone": the same ``np.matmul`` calls on the same blocks of
+columns, built beforehand), so that building the columns and writing the output cost at most
+30% on top; its memory at most 1.25x a whole column matrix plus the output. F.conv2d is in the
+table as information: oneDNN's direct convolution builds no column matrix at all, so no im2col
+is held to its time. The plain ``utils.conv2d_im2col`` of the notebooks is in the table too.
+The table (CSV) and a plot (PNG) go to ``build/bench/``.
 
 Times come from ``torch.utils.benchmark.Timer``: every implementation of a case runs a block
 of calls in turn, round after round in one process, so a slow spell of a shared machine hits
 them all alike; ``x_gemm`` and ``x_conv2d`` are the medians of the round-by-round ratios to the
-bare GEMM's and to F.conv2d's time, and ``x_conv2d_min`` the ratio of the fastest times. The load average is printed before and
-after: on a busy machine every time grows, the ratios much less. The idle threads of NumPy
-and PyTorch are told to sleep at once, so that neither slows the other down (see below).
-Memory comes from ``tracemalloc``, which sees every NumPy array; PyTorch allocates outside of
-it, so its implementations show no memory figure.
+bare GEMM's and to F.conv2d's time, and ``x_conv2d_min`` the ratio of the fastest times. The
+load average is printed before and after: on a busy machine every time grows, the ratios less.
+The idle threads of NumPy and PyTorch are told to sleep at once, so that neither slows the
+other down (see below). Memory comes from ``tracemalloc``, which sees every NumPy array;
+PyTorch allocates outside of it, so its implementations show no memory figure.
 """
 
 from __future__ import annotations
@@ -65,29 +65,90 @@ TARGET_CASES = ("b", "c")
 COLUMN_BLOCK_BYTES = 2 * 2**20
 
 
+def blocked_operands(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """What conv2d_blocked multiplies, and in blocks of how many images.
+
+    Returns the windows of x as a view, (C, kh, kw, N, H_out, W_out), in the order of the rows
+    and columns of the column matrix; the filter matrix (K, C*kh*kw + 1) with the biases as its
+    last column; and the images per block, whose columns fill about ``COLUMN_BLOCK_BYTES`` (at
+    least one image, at most all of them).
+    """
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = sliding_window_view(x_pad, w.shape[2:], axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3)
+    w_rows = np.concatenate([w.reshape(len(w), -1), b.reshape(-1, 1)], axis=1)
+    image_bytes = w_rows.shape[1] * windows[0, 0, 0, 0].size * x.itemsize
+    block = min(len(x), max(1, COLUMN_BLOCK_BYTES // image_bytes))
+    return windows, w_rows, block
+
+
+def fill_columns(cols: np.ndarray, windows: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Copy the windows of images start:stop into ``cols`` (C*kh*kw + 1, B, H_out, W_out).
+
+    Image i's windows go to ``cols[:-1, i - start]``; the last row is all ones (the "bias
+    trick": it multiplies the biases). Returns the filled part as (C*kh*kw + 1, (stop-start)*L).
+    """
+    used = cols[:, : stop - start]
+    np.copyto(used[:-1].reshape(windows.shape[:3] + used.shape[1:]), windows[:, :, :, start:stop])
+    used[-1] = 1
+    return used.reshape(len(cols), -1)
+
+
+def multiply(w_rows: np.ndarray, cols: np.ndarray, result: np.ndarray) -> np.ndarray:
+    """The block's GEMM: (K, C*kh*kw + 1) @ (C*kh*kw + 1, B'*L) into ``result`` (K, B, H_out, W_out).
+
+    Returns the part written, (K, B', H_out, W_out): the last block may hold fewer images.
+    """
+    used = result[:, : cols.shape[1] // result[0, 0].size]
+    np.matmul(w_rows, cols, out=used.reshape(len(result), -1))
+    return used
+
+
 def conv2d_blocked(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: int) -> np.ndarray:
     """im2col tuned for speed: a cache-sized block of images at a time, side by side in ONE multiply.
 
-    For a block of B images, their windows are copied into one (C*kh*kw, B*L) column matrix
-    (images side by side, the batch axis next to the positions), the (K, C*kh*kw) filter matrix
-    multiplies it once, and the (K, B, H_out, W_out) result goes into the output in NCHW order
-    with the biases added. (PyTorch's own im2col convolution on the CPU goes one image at a time.)
+    For a block of B images, their windows are copied into one (C*kh*kw + 1, B, H_out, W_out)
+    column buffer, images side by side in the order the multiply reads them, so that viewing it
+    as a (C*kh*kw + 1, B*L) matrix copies nothing; its last row is all ones, and the filter
+    matrix (K, C*kh*kw + 1) has the biases as its last column, so the one multiply adds them
+    too. The (K, B, H_out, W_out) product goes into a result buffer, and from there into the
+    output in NCHW order. Both buffers are made once and reused by every block.
+    (PyTorch's own im2col convolution on the CPU goes one image at a time.)
     Stride 1. x (N, C, H, W), w (K, C, kh, kw), b (K,) -> (N, K, H_out, W_out)
     """
-    n_images, k = len(x), len(w)
-    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = sliding_window_view(x_pad, w.shape[2:], axis=(2, 3))  # (N, C, H_out, W_out, kh, kw)
-    h_out, w_out = windows.shape[2:4]
-    w_rows = w.reshape(k, -1)  # (K, C*kh*kw)
-    block = max(1, COLUMN_BLOCK_BYTES // (w_rows.shape[1] * h_out * w_out * x.itemsize))  # images
+    windows, w_rows, block = blocked_operands(x, w, b, padding)
+    n_images, k, (h_out, w_out) = len(x), len(w), windows.shape[4:]
+    cols = np.empty((w_rows.shape[1], block, h_out, w_out), dtype=x.dtype)
+    result = np.empty((k, block, h_out, w_out), dtype=x.dtype)
     out = np.empty((n_images, k, h_out, w_out), dtype=x.dtype)
     for start in range(0, n_images, block):
-        part = windows[start : start + block]
-        cols = part.transpose(1, 4, 5, 0, 2, 3).reshape(w_rows.shape[1], -1)  # (C*kh*kw, B*L), a copy
-        result = (w_rows @ cols).reshape(k, len(part), h_out, w_out)  # (K, B, H_out, W_out)
-        del cols  # freed before the next block builds its own
-        np.add(result.transpose(1, 0, 2, 3), b.reshape(1, -1, 1, 1), out=out[start : start + block])
+        stop = min(start + block, n_images)
+        product = multiply(w_rows, fill_columns(cols, windows, start, stop), result)
+        np.copyto(out[start:stop], product.transpose(1, 0, 2, 3))
     return out
+
+
+def gemm_alone(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: int) -> Callable[[], None]:
+    """conv2d_blocked's multiplies and nothing else: the yardstick of its time.
+
+    Builds, untimed, every block of columns exactly as conv2d_blocked does (same shapes, same
+    buffers' layout), and returns a call that runs the same ``multiply`` into one reused
+    (K, B, H_out, W_out) result buffer, block after block.
+    """
+    windows, w_rows, block = blocked_operands(x, w, b, padding)
+    n_images, shape = len(x), (w_rows.shape[1], block, *windows.shape[4:])
+    blocks = [
+        fill_columns(np.empty(shape, dtype=x.dtype), windows, start, min(start + block, n_images))
+        for start in range(0, n_images, block)
+    ]
+    result = np.empty((len(w), *shape[1:]), dtype=x.dtype)
+
+    def multiplies() -> None:
+        for cols in blocks:
+            multiply(w_rows, cols, result)
+
+    return multiplies
 
 
 def peak_bytes(function: Callable[[], object]) -> int:
@@ -164,7 +225,7 @@ class Case:
 
 
 CASES = (
-    Case("a", (1, 3, 32, 32), (1, 3, 5, 5), padding=0, blocks_of=20),  # the seed post's image
+    Case("a", (1, 3, 32, 32), (1, 3, 5, 5), padding=0, blocks_of=20),  # notebook 04's nn.Conv2d(3, 1, 5)
     Case("b", (32, 3, 32, 32), (16, 3, 5, 5), padding=2, blocks_of=5),
     Case("c", (128, 16, 32, 32), (32, 16, 3, 3), padding=1, blocks_of=1),
 )
@@ -181,14 +242,16 @@ COLUMNS = [
     "cols_out_MB",
 ]
 GEMM = "GEMM alone (prebuilt columns)"
+UNFOLD = "nn.Unfold docs: unfold+matmul+view"
 QUICK_BATCH = 4  # --quick cuts every batch to at most this many images
 NAIVE_CASES = ("a",)  # conv2d_naive loops in Python: a tiny case is enough to see how slow
 
 
-def seed_post_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, padding: int) -> torch.Tensor:
-    """The seed post's path: ``unfold``, a matmul between transposes, ``view``.
+def unfold_matmul_view(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, padding: int) -> torch.Tensor:
+    """The convolution of PyTorch's ``nn.Unfold`` documentation: ``unfold``, a matmul between
+    transposes, ``view``. Notebook 04 checks it against its own ``W @ cols``.
 
-    The post adds its bias ``b`` as it is, which broadcasts correctly only for one filter;
+    Notebook 04 adds its bias ``b`` as it is, which broadcasts correctly only for one filter;
     ``b.view(1, -1, 1)`` adds one bias per filter for any number of them.
     """
     n, _, h, width = x.shape
@@ -212,22 +275,10 @@ def implementations(case: Case) -> dict[str, tuple[Callable[[], object], bool]]:
         found["utils.conv2d_naive"] = (lambda: utils.conv2d_naive(x, w, b, padding=pad), True)
     found["utils.conv2d_im2col"] = (lambda: utils.conv2d_im2col(x, w, b, padding=pad), True)
     found["conv2d_blocked"] = (lambda: conv2d_blocked(x, w, b, padding=pad), True)
-    # conv2d_blocked's multiplies, on all its columns at once, built beforehand and not timed.
-    w_rows, cols = w.reshape(len(w), -1), im2col_images_side_by_side(x, w.shape[2:], pad)
-    found[GEMM] = (lambda: w_rows @ cols, False)  # its memory is the columns, built outside the call
-    found["seed post: unfold+matmul+view"] = (lambda: seed_post_conv(xt, wt, bt, pad), False)
+    found[GEMM] = (gemm_alone(x, w, b, pad), False)  # its memory is the columns, built beforehand
+    found[UNFOLD] = (lambda: unfold_matmul_view(xt, wt, bt, pad), False)
     found["F.conv2d"] = (lambda: F.conv2d(xt, wt, bt, padding=pad), False)
     return found
-
-
-def im2col_images_side_by_side(x: np.ndarray, kernel_size: tuple[int, int], padding: int) -> np.ndarray:
-    """The column matrix of all of x with its images side by side, as conv2d_blocked builds it.
-
-    x (N, C, H, W) -> (C*kh*kw, N*L), stride 1
-    """
-    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = sliding_window_view(x_pad, kernel_size, axis=(2, 3))  # (N, C, H_out, W_out, kh, kw)
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * kernel_size[0] * kernel_size[1], -1)
 
 
 def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
@@ -238,7 +289,7 @@ def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
     found = implementations(case)
     expected = np.asarray(found["F.conv2d"][0]())
     for name, (function, _) in found.items():
-        if name == GEMM:  # no bias, and (K, N*L): compared through conv2d_blocked, which adds them
+        if name == GEMM:  # returns nothing: its products are checked through conv2d_blocked's
             continue
         got = np.asarray(function())
         if got.shape != expected.shape or np.abs(got - expected).max() > 1e-4 * np.abs(expected).max():
