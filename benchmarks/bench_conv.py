@@ -9,7 +9,9 @@ multiple of F.conv2d's and of the bare matrix multiply's, peak extra memory), th
 c. Both targets hold our code to what it does itself: its time at most 1.3x the time of the
 matrix multiplies it performs ("GEMM alone": the same ``np.matmul`` calls on the same blocks of
 columns, built beforehand), so that building the columns and writing the output cost at most
-30% on top; its memory at most 1.25x a whole column matrix plus the output. F.conv2d is in the
+30% on top, by the median ratio and by the ratio of the fastest times both (on a busy machine
+the two-thread GEMM slows down more than the one-thread copies, and the median alone flatters
+the copies); its memory at most 1.25x a whole column matrix plus the output. F.conv2d is in the
 table as information: oneDNN's direct convolution builds no column matrix at all, so no im2col
 is held to its time. The plain ``utils.conv2d_im2col`` of the notebooks is in the table too.
 The table (CSV) and a plot (PNG) go to ``build/bench/``.
@@ -17,7 +19,8 @@ The table (CSV) and a plot (PNG) go to ``build/bench/``.
 Times come from ``torch.utils.benchmark.Timer``: every implementation of a case runs a block
 of calls in turn, round after round in one process, so a slow spell of a shared machine hits
 them all alike; ``x_gemm`` and ``x_conv2d`` are the medians of the round-by-round ratios to the
-bare GEMM's and to F.conv2d's time, and ``x_conv2d_min`` the ratio of the fastest times. The
+bare GEMM's and to F.conv2d's time, ``x_gemm_min`` and ``x_conv2d_min`` the ratios of the
+fastest times. The
 load average is printed before and after: on a busy machine every time grows, the ratios less.
 The idle threads of NumPy and PyTorch are told to sleep at once, so that neither slows the
 other down (see below). Memory comes from ``tracemalloc``, which sees every NumPy array;
@@ -236,6 +239,7 @@ COLUMNS = [
     "min_ms",
     "gflop_s",
     "x_gemm",
+    "x_gemm_min",
     "x_conv2d",
     "x_conv2d_min",
     "peak_MB",
@@ -299,6 +303,7 @@ def run_case(case: Case, repeats: int, quick: bool) -> pd.DataFrame:
     baselines = {"x_gemm": GEMM, "x_conv2d": "F.conv2d"}
     table = benchmark(functions, repeats=repeats, number=number, baselines=baselines)
     table["gflop_s"] = case.flops() / (table["median_ms"] * 1e-3) / 1e9
+    table["x_gemm_min"] = table["min_ms"] / table.loc[GEMM, "min_ms"]
     table["x_conv2d_min"] = table["min_ms"] / table.loc["F.conv2d", "min_ms"]
     table["peak_MB"] = [peak_bytes(f) / 1e6 if seen else np.nan for f, seen in found.values()]
     table["cols_out_MB"] = case.im2col_bytes(np.dtype(np.float32).itemsize) / 1e6
@@ -311,12 +316,12 @@ def check_targets(table: pd.DataFrame) -> list[str]:
     lines = []
     for name in TARGET_CASES:
         row = table[(table["case"] == name) & (table["implementation"] == "conv2d_blocked")].iloc[0]
-        times = row["x_gemm"]
+        times = max(row["x_gemm"], row["x_gemm_min"])
         memory = row["peak_MB"] / row["cols_out_MB"]
         lines.append(
-            f"  case {name}: time {times:.2f}x its GEMM alone (target <= {TIME_TARGET:g}x: "
-            f"{'met' if times <= TIME_TARGET else 'NOT met'}; F.conv2d for information: "
-            f"{row['x_conv2d']:.2f}x); peak extra memory "
+            f"  case {name}: time {row['x_gemm']:.2f}x its GEMM alone, fastest {row['x_gemm_min']:.2f}x "
+            f"(target <= {TIME_TARGET:g}x: {'met' if times <= TIME_TARGET else 'NOT met'}; "
+            f"F.conv2d for information: {row['x_conv2d']:.2f}x); peak extra memory "
             f"{row['peak_MB']:.1f} MB = {memory:.2f}x column matrix + output ({row['cols_out_MB']:.1f} MB) "
             f"(target <= {MEMORY_TARGET:g}x: {'met' if memory <= MEMORY_TARGET else 'NOT met'})"
         )

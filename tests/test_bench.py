@@ -58,7 +58,8 @@ def test_the_numbers_are_sane(quick_run):
     assert (table["min_ms"] > 0).all() and (table["min_ms"] <= table["median_ms"]).all()
     assert all(math.isfinite(v) and v > 0 for v in table["gflop_s"])
     assert (table[table["implementation"] == "F.conv2d"]["x_conv2d"] == 1.0).all()
-    assert (table[table["implementation"] == bench_conv.GEMM]["x_gemm"] == 1.0).all()
+    gemm = table[table["implementation"] == bench_conv.GEMM]
+    assert (gemm["x_gemm"] == 1.0).all() and (gemm["x_gemm_min"] == 1.0).all()
     # GFLOP/s is the case's work over the median time, the same for every row of a case.
     work = table["gflop_s"] * table["median_ms"]
     for case, rows in work.groupby(table["case"]):
@@ -88,7 +89,7 @@ def test_the_targets_are_reported_and_the_plot_is_saved(quick_run):
     for case in "bc":
         line = next(line for line in stdout.splitlines() if line.strip().startswith(f"case {case}:"))
         assert line.count("met") == 2  # one verdict for time, one for memory
-        assert "its GEMM alone (target <= 1.3x" in line and "F.conv2d for information" in line
+        assert "x its GEMM alone, fastest " in line and "F.conv2d for information" in line
     assert "seed post" not in stdout and "the post" not in stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 10_000
@@ -159,11 +160,12 @@ def test_the_gemm_alone_is_the_blocked_convolutions_multiplies(monkeypatch):
         assert alone[2:] == blocked[2:]
 
 
-def row(case, x_gemm, peak_mb, cols_out_mb=10.0):
+def row(case, x_gemm, x_gemm_min, peak_mb, cols_out_mb=10.0):
     return {
         "case": case,
         "implementation": "conv2d_blocked",
         "x_gemm": x_gemm,
+        "x_gemm_min": x_gemm_min,
         "x_conv2d": 4.0,
         "peak_MB": peak_mb,
         "cols_out_MB": cols_out_mb,
@@ -171,9 +173,15 @@ def row(case, x_gemm, peak_mb, cols_out_mb=10.0):
 
 
 def test_a_miss_of_either_target_is_reported_as_not_met():
-    table = pd.DataFrame([row("b", 1.29, 12.4), row("c", 1.31, 12.6)])
+    table = pd.DataFrame([row("b", 1.29, 1.25, 12.4), row("c", 1.31, 1.2, 12.6)])
     case_b, case_c = bench_conv.check_targets(table)
-    assert "time 1.29x its GEMM alone (target <= 1.3x: met;" in case_b
+    assert "time 1.29x its GEMM alone, fastest 1.25x (target <= 1.3x: met;" in case_b
     assert "(target <= 1.25x: met)" in case_b
-    assert "time 1.31x its GEMM alone (target <= 1.3x: NOT met;" in case_c
+    assert "time 1.31x its GEMM alone, fastest 1.20x (target <= 1.3x: NOT met;" in case_c
     assert "= 1.26x column matrix + output" in case_c and "(target <= 1.25x: NOT met)" in case_c
+
+
+def test_the_time_target_needs_the_fastest_times_too():
+    """A busy machine slows the two-thread GEMM more than the copies: the median can flatter."""
+    (case_b, _) = bench_conv.check_targets(pd.DataFrame([row("b", 1.02, 1.6, 3.0), row("c", 1.0, 1.0, 3.0)]))
+    assert "time 1.02x its GEMM alone, fastest 1.60x (target <= 1.3x: NOT met;" in case_b
