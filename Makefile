@@ -4,6 +4,7 @@
 #   make lab    JupyterLab on the series
 #   make bench  time the convolutions, F.conv2d too (table, targets, build/bench/*.png)
 #   make bench-grading   grade N planted submissions at JOBS=1..cores (submissions/min, steps)
+#   make bench-series    run the series headless (RUNS=2): each notebook's time against its budget
 #   make assignment / collect / autograde   grade the series with nbgrader (docs/grading.md)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -11,7 +12,7 @@ PYTHON := $(VENV)/bin/python
 # nbgrader runs `alembic` from the venv, so its bin/ must be on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: html test lab bench bench-grading lint lock clean assignment collect autograde
+.PHONY: html test lab bench bench-grading bench-series lint lock clean assignment collect autograde
 
 # Two sets of packages: the students' (requirements.txt: enough for make lab), and the
 # maintainers' on top (requirements-dev.txt: tests, lint, the site, grading). Both install
@@ -27,7 +28,7 @@ $(VENV)/installed: $(VENV)/installed-students requirements-dev.txt
 	touch $@
 
 html: $(VENV)/installed
-	$(PYTHON) tools/build_site.py
+	$(PYTHON) -m tools.site.build
 
 # axe-core, the accessibility engine the site's tests run in Chromium (package.json pins it).
 node_modules/axe-core/axe.min.js: package.json package-lock.json
@@ -46,6 +47,9 @@ bench: $(VENV)/installed
 bench-grading: $(VENV)/installed
 	$(PYTHON) benchmarks/bench_grading.py --submissions $(or $(N),4)
 
+bench-series: $(VENV)/installed
+	$(PYTHON) benchmarks/bench_series.py --runs $(or $(RUNS),2)
+
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
@@ -55,7 +59,7 @@ lint: $(VENV)/installed
 lock: $(VENV)/installed
 	{ sed -n '1,3p' constraints.txt; $(PYTHON) -m pip freeze --exclude-editable; } > constraints.new
 	mv constraints.new constraints.txt
-	$(PYTHON) tools/students_constraints.py
+	$(PYTHON) -m tools.students_constraints
 
 # course/ is left alone: it holds the gradebook and the students' work (delete it by hand).
 clean:
@@ -71,7 +75,8 @@ clean:
 #                   to course/feedback/, the scores to course/grades.csv, suspicious cells to
 #                   course/flags.csv
 COURSE ?= course
-ASSIGNMENT ?= conv-im2col
+# The assignment's name: pyproject.toml's [tool.conv-im2col] assignment (its one home).
+ASSIGNMENT ?= $(shell $(PYTHON) -m tools.project assignment)
 NOTEBOOK_DIR ?= notebooks
 NBGRADER := $(VENV)/bin/nbgrader
 IN_COURSE := --CourseDirectory.root=$(abspath $(COURSE)) $(if $(DB_URL),--CourseDirectory.db_url=$(DB_URL))
@@ -79,22 +84,22 @@ IN_COURSE := --CourseDirectory.root=$(abspath $(COURSE)) $(if $(DB_URL),--Course
 # other than course/gradebook.db (e.g. PostgreSQL); SCHEDULER: a Dask cluster to grade on.
 
 assignment: $(VENV)/installed
-	$(PYTHON) tools/course.py $(COURSE)/source/$(ASSIGNMENT) --notebooks $(NOTEBOOK_DIR)
+	$(PYTHON) -m tools.grading.course $(COURSE)/source/$(ASSIGNMENT) --notebooks $(NOTEBOOK_DIR)
 	$(NBGRADER) generate_assignment $(ASSIGNMENT) --force $(IN_COURSE)
 	rm -f $(COURSE)/$(ASSIGNMENT).zip
 	$(PYTHON) -m zipfile -c $(COURSE)/$(ASSIGNMENT).zip $(COURSE)/release/$(ASSIGNMENT)
 
-# tools/collect.py: nbgrader's zip_collect with each archive checked on its own (one bad archive
+# tools/grading/collect.py: nbgrader's zip_collect with each archive checked on its own (one bad archive
 # is skipped and named, the others collected), notebooks filed under their archive's student.
 collect: $(VENV)/installed
-	$(PYTHON) tools/collect.py $(ASSIGNMENT) $(IN_COURSE)
+	$(PYTHON) -m tools.grading.collect $(ASSIGNMENT) $(IN_COURSE)
 
-# tools/grade.py: every student a task, JOBS at once, each graded by nbgrader's own autograde and
-# generate_feedback with every kernel in a bubblewrap sandbox (tools/sandbox.py); without one,
+# tools/grading/grade.py: every student a task, JOBS at once, each graded by nbgrader's own autograde and
+# generate_feedback with every kernel in a bubblewrap sandbox (tools/grading/sandbox.py); without one,
 # nobody is graded (UNSAFE=1: graded with your rights, and the summary says so). One process
 # records the scores, then writes course/grades.csv and course/flags.csv. Files of a submission
 # that are not its notebooks are refused, and kernels stopped for ignoring the interrupt, both
 # named at the end. A submission that cannot be graded is named at the end too, and make fails.
 autograde: $(VENV)/installed
-	$(PYTHON) tools/grade.py $(ASSIGNMENT) --course $(COURSE) $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force) \
+	$(PYTHON) -m tools.grading.grade $(ASSIGNMENT) --course $(COURSE) $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force) \
 		$(if $(UNSAFE),--unsafe) $(if $(DB_URL),--db-url '$(DB_URL)') $(if $(SCHEDULER),--scheduler $(SCHEDULER))

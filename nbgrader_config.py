@@ -5,7 +5,6 @@ nbgrader reads this file when it runs in the repository root, as `make assignmen
 """
 
 import os
-import sys
 from pathlib import Path
 
 from nbgrader import utils
@@ -13,19 +12,19 @@ from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
 from nbgrader.validator import Validator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # checks.py, which scoring imports
-from collect import SafeCollector, SafeExtractor  # noqa: E402
-from execute import StoppingExecute  # noqa: E402
-from sandbox import SandboxedKernelManager  # noqa: E402
-from sanitize import SanitizeSubmission  # noqa: E402
-from scoring import HideHiddenTests, ScoreInTheGrader  # noqa: E402
+from tools.grading.collect import SafeCollector, SafeExtractor
+from tools.grading.execute import StoppingExecute
+from tools.grading.sandbox import SandboxedKernelManager
+from tools.grading.sanitize import SanitizeSubmission
+from tools.grading.scoring import HideHiddenTests, ScoreInTheGrader
+from tools.project import ASSIGNMENT
+from tools.series import kernel_config
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 
 # The course folder (git-ignored): source/, release/, submitted/, autograded/, feedback/.
 c.CourseDirectory.root = str(Path(__file__).resolve().parent / "course")
-c.CourseDirectory.course_id = "conv-im2col"
+c.CourseDirectory.course_id = ASSIGNMENT  # pyproject.toml's [tool.conv-im2col]
 
 # Each cell may run this many seconds when grading; then nbgrader interrupts the kernel, the
 # cell gets a CellTimeoutError (so its exercise scores zero) and grading goes on with the next
@@ -36,9 +35,8 @@ c.Execute.interrupt_on_timeout = True
 # After the reply (or the interrupt), wait this long for the cell's last output. nbgrader's 4 s
 # are too short on a busy machine, and running out fails the student's whole notebook.
 c.Execute.iopub_timeout = 30
-# When a notebook is done, stop its kernel at once: a polite shutdown of a kernel that imported
-# PyTorch takes 2 to 3 seconds, for every notebook of every student.
-c.Execute.shutdown_kernel = "immediate"
+# Kernels are started and stopped as everywhere else in the project (stopped at once when done).
+c.merge(kernel_config())
 # A cell's printed lines in one output per stream, however the kernel happened to flush them: on
 # a busy machine the same cell may send its lines in one message or several, and the feedback
 # page of one run would differ from the next (tests/test_grading.py compares them).
@@ -47,10 +45,10 @@ c.Execute.coalesce_streams = True
 # A student who deleted a check cell is still graded on it: nbgrader puts it back.
 c.OverwriteCells.add_missing_cells = True
 
-# `nbgrader zip_collect` (`make collect` runs it through tools/collect.py): each file or folder in
+# `nbgrader zip_collect` (`make collect` runs it through tools/grading/collect.py): each file or folder in
 # course/downloaded/<assignment>/archive/ is one student's (`ada.zip`, `ada_convolution.zip` or a
 # folder `ada/`, all for the student "ada"), checked on its own; only the assignment's notebooks
-# are taken from it, filed under that student whatever their paths inside (tools/collect.py).
+# are taken from it, filed under that student whatever their paths inside (tools/grading/collect.py).
 c.ZipCollectApp.extractor_plugin = SafeExtractor
 c.ZipCollectApp.collector_plugin = SafeCollector
 c.ZipCollectApp.strict = True
@@ -74,24 +72,21 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
 
 
 class SandboxedExecute(StoppingExecute):
-    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/sandbox.py), that
-    stops a kernel which ignores the interrupt (tools/execute.py).
+    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/grading/sandbox.py), that
+    stops a kernel which ignores the interrupt (tools/grading/execute.py).
 
     The sandbox shows the kernel a copy of the student's files and nothing else of the course,
-    and gives it no network; see tools/sandbox.py and docs/grading.md.
+    and gives it no network; see tools/grading/sandbox.py and docs/grading.md.
     """
 
     def __init__(self, **kwargs):
         super().__init__(kernel_manager_class=SandboxedKernelManager, **kwargs)
 
 
-# Sandbox limits for each student kernel (the per-cell timeout is Execute.timeout, above).
-c.SandboxedKernelManager.memory_limit = 4 * 2**30  # bytes one process may allocate
-c.SandboxedKernelManager.sandbox_memory = 5 * 2**30  # bytes the whole sandbox may use (cgroup)
-c.SandboxedKernelManager.tmp_size = 512 * 2**20  # bytes in the sandbox's /tmp
-c.SandboxedKernelManager.home_size = 512 * 2**20  # bytes in its home (the working folder)
-c.SandboxedKernelManager.max_processes = 512  # processes and threads
-c.SandboxedKernelManager.max_file_size = 256 * 2**20  # bytes in one written file
+# The sandbox's limits for each student kernel (memory, processes, file and tmpfs sizes, what is
+# read-only) are SandboxedKernelManager's settings, with their values and help in
+# tools/grading/sandbox.py; change one here, e.g. c.SandboxedKernelManager.memory_limit = 8 * 2**30.
+# The per-cell timeout is Execute.timeout, above.
 
 # `make autograde UNSAFE=1` sets UNSAFE_GRADING=1: grade with the grader's own rights.
 _execute = StoppingExecute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExecute
@@ -100,18 +95,16 @@ _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrad
 _steps[_steps.index(Execute)] = _execute
 _steps.insert(_steps.index(_execute) + 1, StderrIsNotAFailure)
 # A check cell's score is decided here, in the grader's process, from the results its hidden
-# block published; nothing else the kernel put in the cell counts (tools/scoring.py).
+# block published; nothing else the kernel put in the cell counts (tools/grading/scoring.py).
 _steps.insert(_steps.index(StderrIsNotAFailure) + 1, ScoreInTheGrader)
 # Nothing the student's kernel printed, or their own Markdown, renders as active content in the
 # autograded notebook, the feedback or the formgrader, and outputs are capped in bytes
-# (tools/sanitize.py). After nbgrader's LimitOutput, before the scores are saved.
+# (tools/grading/sanitize.py). After nbgrader's LimitOutput, before the scores are saved.
 _steps.insert(_steps.index(LimitOutput) + 1, SanitizeSubmission)
 c.Autograde.autograde_preprocessors = _steps
 # The feedback shows each part's score and sentence, not the hidden tests' code.
 _feedback = GenerateFeedback.class_traits()["preprocessors"].default()
 c.GenerateFeedback.preprocessors = [_feedback[0], HideHiddenTests, *_feedback[1:]]
-# The checker is the course's, read-only in the sandbox, as utils.py is.
-c.SandboxedKernelManager.read_only = ["utils.py", "checks.py", "data"]
 # `nbgrader validate` runs the notebook it checks in a sandbox too.
 _validate = Validator.class_traits()["preprocessors"].default()
 c.Validator.preprocessors = [_execute if step is Execute else step for step in _validate]

@@ -246,6 +246,18 @@ def load_cifar10_test(transform=None, root: Path = DATA_DIR, download: bool = Tr
     return dataset
 
 
+def sample_batch(normalize: bool = True) -> torch.Tensor:
+    """The 20 test images of ``data/`` as one float32 batch (20, 3, 32, 32): exactly what
+    ``cifar10_transform(normalize)`` makes of each, without torchvision (its import takes seconds).
+    For a notebook that needs a few real images, not the dataset."""
+    images = torch.from_numpy(CIFAR10Sample().data).permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    images = images.float().div(255)  # uint8 0-255 -> [0, 1], as ToTensor()
+    if normalize:  # as Normalize(HALF_MEAN, HALF_STD): [0, 1] -> [-1, 1]
+        mean, std = torch.tensor(HALF_MEAN).view(1, 3, 1, 1), torch.tensor(HALF_STD).view(1, 3, 1, 1)
+        images = (images - mean) / std
+    return images
+
+
 def first_warning(function: Callable[[], object]) -> tuple[object, str]:
     """``function()`` and the first line of the first warning it gave (``"none"`` if none), shown
     every time, not once per session as PyTorch does: a notebook prints the same on every run."""

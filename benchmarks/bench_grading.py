@@ -2,7 +2,7 @@
 
 Builds the assignment in build/bench-grading/course, plants N whole submissions of the series
 (in turn: right, blank, partly right (the first answer of each notebook left blank), an endless
-loop in one answer), grades them with tools/grade.py at JOBS=1, 2, ... up to the number of cores,
+loop in one answer), grades them with tools/grading/grade.py at JOBS=1, 2, ... up to the number of cores,
 and prints submissions per minute for each, the time of JOBS=N over JOBS=1, the mean time of a
 submission's steps (kernel start, execution, feedback, database) and, for reference, the time
 its notebooks take to run headless. It fails if the grades differ between runs.
@@ -25,19 +25,12 @@ from statistics import mean
 import nbformat
 from nbgrader.api import Gradebook
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-from notebooks import execute, notebook_paths  # noqa: E402
+from tools.markup import is_solution, without_solution_markers
+from tools.project import ASSIGNMENT
+from tools.series import ROOT, execute, notebook_paths
 
-ASSIGNMENT = "conv-im2col"
 KINDS = ["right", "blank", "partly", "loops"]
 STEPS = ["kernel start", "execution", "autograde", "feedback", "database", "task"]
-
-
-def solution(source: str) -> str:
-    return "\n".join(
-        line for line in source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-    )
 
 
 def plant(course: Path, count: int) -> dict[str, str]:
@@ -49,12 +42,12 @@ def plant(course: Path, count: int) -> dict[str, str]:
         for number, path in enumerate(notebook_paths()):
             source = nbformat.read(course / "source" / ASSIGNMENT / path.name, as_version=4)
             nb = nbformat.read(course / "release" / ASSIGNMENT / path.name, as_version=4)
-            answers = [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution")]
+            answers = [i for i, c in enumerate(nb.cells) if is_solution(c)]
             for n, index in enumerate(answers):
                 if kind == "loops" and number == 0 and n == 0:
                     nb.cells[index].source = "while True:\n    pass"
                 elif kind == "right" or kind == "loops" or (kind == "partly" and n > 0):
-                    nb.cells[index].source = solution(source.cells[index].source)
+                    nb.cells[index].source = without_solution_markers(source.cells[index].source)
             nbformat.write(nb, folder / path.name)
     return students
 
@@ -85,7 +78,8 @@ def main() -> int:
     runs, reference = {}, None
     for jobs in range(1, args.max_jobs + 1):
         timings = build / f"timings-jobs{jobs}.json"
-        command = [sys.executable, "tools/grade.py", ASSIGNMENT, "--course", str(course), "--jobs", str(jobs)]
+        command = [sys.executable, "-m", "tools.grading.grade", ASSIGNMENT, "--course", str(course)]
+        command += ["--jobs", str(jobs)]
         start = time.perf_counter()
         done = subprocess.run(
             [*command, "--force", "--timings", str(timings)], cwd=ROOT, capture_output=True, text=True

@@ -2,19 +2,29 @@
 
 pytest-xdist runs each test module on one worker (``--dist loadfile``, see pyproject.toml), so a
 module that needs a notebook's run makes it itself: tests/test_notebook_NN.py runs notebook NN
-once, tests/test_site.py runs the series once to build the site from it. The modules marked
+once, tests/test_site.py runs the series once to build the site from it. A module that needs a
+course after `make assignment` gets a copy of one built once (``assignment_course``). The modules marked
 slow (grading, the site) go to the workers first, the longest first.
 """
 
 import os
 from pathlib import Path
 
+# One thread per core in all, not per process: pytest-xdist runs a worker per core, and each
+# kernel it starts (notebooks, the site, the hub) would otherwise give PyTorch, OpenMP and the
+# BLAS a thread per core each. Oversubscribed, their barriers wait on preempted threads and a
+# small convolution takes ten times as long. Set before NumPy or PyTorch loads; kernels inherit it.
+if _workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # in each worker, not in the main process
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_name, str(max(1, (os.cpu_count() or 1) // int(_workers))))
+
 import numpy as np
 import pytest
+import scaffold
 from nbclient.exceptions import CellExecutionError
 from testbook import testbook
 
-from notebooks import NOTEBOOK_DIR, NotebookError, failed_cell, kernel_settings
+from tools.series import NOTEBOOK_DIR, NotebookError, failed_cell, kernel_settings
 
 
 def pytest_collection_modifyitems(items):
@@ -45,6 +55,13 @@ def notebook(request):
         except CellExecutionError as error:
             raise NotebookError(f"{failed_cell(path, client.nb)} raised:\n{error}") from None
         yield client
+
+
+@pytest.fixture(scope="module")
+def assignment_course(tmp_path_factory) -> Path:
+    """The module's own course folder after `make assignment`: source, release, gradebook and
+    zip (a copy of a build made once for its inputs, see scaffold.py)."""
+    return scaffold.assignment_course(tmp_path_factory.mktemp("course") / "course")
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """What every notebook of the series must do when it runs (used by each tests/test_notebook_NN.py).
 
 Each of those modules runs its notebook once, in one kernel (the ``notebook`` fixture of
-conftest.py), and applies these checks to that run: it writes nothing to stderr, every check cell
-passes with the reference solutions (the one place the suite checks that the solutions are
-right), and the mistakes the module plants in that same kernel each fail with a message that names
-the mistake and gives nothing away.
+conftest.py), checks its own numbers, and ends with ``class TestAsEveryNotebook(NotebookContract)``:
+the run writes nothing to stderr, every check cell passes with the reference solutions (the one
+place the suite checks that the solutions are right), and the mistakes the module plants
+(``PLANTED``, in that same kernel) each fail with a message that names the mistake and gives
+nothing of ``SECRETS`` away.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ import re
 import numpy as np
 
 import checks as checker
-import scoring
+from tools.grading import scoring
+from tools.markup import is_grade, without_hidden_tests
 
 CHECK_MARK = "\N{CHECK MARK}"
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
 
 
 def grade_id(cell) -> str | None:
     """The grade_id of a check cell (an nbgrader cell that is graded), else None."""
-    meta = cell.metadata.get("nbgrader", {})
-    return meta["grade_id"] if meta.get("grade") else None
+    return cell.metadata.nbgrader["grade_id"] if is_grade(cell) else None
 
 
 def check_cells(nb) -> dict[str, str]:
@@ -43,7 +43,7 @@ def assert_nothing_on_stderr(nb) -> None:
 
 def assert_every_check_passes(nb) -> None:
     """Each check cell printed one tick (its visible checks), published the hidden cases' results
-    once, and the grader's scoring of those results (tools/scoring.py) gives the part its points."""
+    once, and the grader's scoring of those results (tools/grading/scoring.py) gives the part its points."""
     graded = [c for c in nb.cells if c.cell_type == "code" and grade_id(c)]
     assert len(graded) >= 2, "at least two graded parts"
     for cell in graded:
@@ -75,7 +75,7 @@ def run_planted(notebook, planted: list[tuple[str, str, str]]) -> dict[tuple[str
     kernel as a student would write it in the answer cell, followed by the whole check cell of
     its part as the student's copy has it (the visible check); tests/test_mutants.py puts the same
     kinds of answers through the grader's scoring."""
-    checks = {part: re.sub(HIDDEN, "", source) for part, source in check_cells(notebook.nb).items()}
+    checks = {part: without_hidden_tests(source) for part, source in check_cells(notebook.nb).items()}
     notebook.inject(TRIAL, pop=True)
     return {
         (part, code): tuple(notebook.value(f"_planted_trial({code!r}, {checks[part]!r})"))
@@ -120,3 +120,24 @@ def printed(nb, snippet: str) -> str:
 def array(notebook, name: str) -> np.ndarray:
     """A tensor or array of the notebook's kernel, read back as a NumPy array."""
     return np.array(notebook.value(f"{name}.tolist()"))
+
+
+class NotebookContract:
+    """The tests every notebook's module runs alike, on its ``notebook`` fixture and its module's
+    ``PLANTED`` (grade_id, planted answer, a fragment of the message it must get; an empty fragment
+    marks a right answer written another way) and ``SECRETS`` (grade_id -> regular expressions of
+    the expected values no message may show). Subclass it last in the module: the planted answers
+    run in the notebook's kernel after the module's own tests."""
+
+    def test_runs_without_writing_to_stderr(self, notebook):
+        assert_nothing_on_stderr(notebook.nb)
+
+    def test_the_solutions_pass_every_check_visible_and_hidden(self, notebook):
+        assert_every_check_passes(notebook.nb)
+
+    def test_every_exercise_has_at_least_three_planted_mistakes(self, notebook, request):
+        assert_every_part_has_three_planted_mistakes(notebook.nb, request.module.PLANTED)
+
+    def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(self, notebook, request):
+        planted, secrets = request.module.PLANTED, request.module.SECRETS
+        assert_mistakes_are_named_without_the_answer(planted, run_planted(notebook, planted), secrets)

@@ -27,15 +27,19 @@ from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.utils import determine_grade
+from scaffold import make
 from traitlets.config.loader import PyFileConfigLoader
 
 import attacks
-import scoring
-from notebooks import ROOT, notebook_paths
+from tools.grading import scoring
+from tools.markup import HIDDEN_MARKERS as NBGRADER_HIDDEN
+from tools.markup import SOLUTION_MARKERS as NBGRADER_SOLUTION
+from tools.markup import is_grade, is_locked, is_solution, without_solution_markers
+from tools.project import ASSIGNMENT
+from tools.series import ROOT, notebook_paths
 
 PATHS = notebook_paths()
 IDS = [p.stem for p in PATHS]
-ASSIGNMENT = "conv-im2col"
 SERIES_POINTS = 100
 # What each notebook's exercises are worth: the cost notebook (05) took points from 04's.
 NOTEBOOK_POINTS = {
@@ -46,8 +50,9 @@ NOTEBOOK_POINTS = {
     "05_im2col_cost": 8,
     "06_backward_with_col2im": 20,
 }
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+# nbgrader's markers as the series writes them: a line of their own, as a ### comment.
+SOLUTION_MARKERS = tuple(f"### {marker}" for marker in NBGRADER_SOLUTION)
+HIDDEN_MARKERS = tuple(f"### {marker}" for marker in NBGRADER_HIDDEN)
 STUB = "raise NotImplementedError()"  # what nbgrader leaves in an answer cell
 RELOAD = 'grader = importlib.reload(importlib.import_module("checks"))'
 VISIBLE = re.compile(r'^checks\.check\("(\d\d)", "(\w+)", (\w+)\)$')
@@ -63,12 +68,11 @@ def grading(cell) -> dict:
 
 def kind(cell) -> str | None:
     """'task', 'answer' or 'check' for the cells of an exercise, else None."""
-    meta = grading(cell)
-    if meta.get("grade"):
+    if is_grade(cell):
         return "check"
-    if meta.get("solution"):
+    if is_solution(cell):
         return "answer"
-    if meta.get("locked"):
+    if is_locked(cell):
         return "task"
     return None
 
@@ -128,7 +132,7 @@ def region(source: str, markers: tuple[str, str]) -> list[str]:
 
 def without_markers(source: str) -> str:
     """An answer cell as a student who wrote the solution hands it in."""
-    return "\n".join(line for line in source.splitlines() if line.strip() not in SOLUTION_MARKERS)
+    return without_solution_markers(source)
 
 
 def read(path: Path):
@@ -177,7 +181,7 @@ def test_exercises_are_marked_up_for_nbgrader(path):
         assert VISIBLE.match(visible), f"cell {check}: the visible check is one call of checks.check"
         hidden = region(nb.cells[check].source, HIDDEN_MARKERS)
         # The hidden block only publishes the answer's results on the hidden cases, with the
-        # checker as shipped; the grader scores them in its own process (tools/scoring.py).
+        # checker as shipped; the grader scores them in its own process (tools/grading/scoring.py).
         reloads = any(line.startswith(RELOAD) for line in hidden)
         assert reloads, f"cell {check}: the hidden block reloads the checker"
         call = scoring.GRADE_CALL.search("\n".join(hidden))
@@ -242,22 +246,9 @@ def test_while_nbgrader_grades_the_cifar10_loader_never_downloads(tmp_path, monk
 # --- make assignment ----------------------------------------------------------------------------
 
 
-def make(target: str, course: Path, succeeds: bool = True) -> str:
-    """Run `make target` on the course folder; check its exit status; return its output."""
-    # -o: use .venv as it is (make test has just set it up).
-    command = ["make", "-o", ".venv/installed", target, f"COURSE={course}"]
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = course.parent / f"{target}.log"
-    log.write_text(result.stdout)
-    assert (result.returncode == 0) == succeeds, f"make {target}: exit {result.returncode}, see {log}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("grading") / "course"
-    make("assignment", course)
-    return course
+def course(assignment_course) -> Path:
+    return assignment_course
 
 
 def source_nb(course: Path, path: Path):
@@ -519,7 +510,7 @@ def graded(course, listener):
     start = time.monotonic()
     out = make("autograde", course, succeeds=False)
     print(f"\nautograde: {len(subs) + 3} students in {time.monotonic() - start:.0f} s")
-    assert "There was an error processing assignment 'conv-im2col' for student 'corrupt'" in out
+    assert f"There was an error processing assignment '{ASSIGNMENT}' for student 'corrupt'" in out
     return {student: path for student, (path, _) in subs.items()}
 
 

@@ -1,4 +1,4 @@
-"""checks.py and the grader's side of it (tools/scoring.py, tools/flags.py): the guard sees a
+"""checks.py and the grader's side of it (tools/grading/scoring.py, tools/grading/flags.py): the guard sees a
 forbidden capability however it is reached, results cross to the grader as plain data only, the
 grader alone decides a score, and each attempt on the guard is flagged."""
 
@@ -13,8 +13,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from nbgrader.utils import determine_grade
 
 import checks
-import flags
-import scoring
+from tools.grading import flags, scoring
+from tools.project import ROOT
 
 # --- The guard ----------------------------------------------------------------------------------
 
@@ -175,12 +175,15 @@ def test_a_wrong_missing_or_doubled_result_scores_zero_whatever_else_the_kernel_
 def test_the_grading_settings_score_in_the_grader_and_hide_the_hidden_tests():
     from traitlets.config.loader import PyFileConfigLoader
 
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(scoring.ROOT)).load_config()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     steps = [step.__name__ for step in config.Autograde.autograde_preprocessors]
     assert steps.index("ScoreInTheGrader") == steps.index("StderrIsNotAFailure") + 1
     assert steps.index("ScoreInTheGrader") < steps.index("SaveAutoGrades")
     assert "HideHiddenTests" in [step.__name__ for step in config.GenerateFeedback.preprocessors]
-    assert "checks.py" in config.SandboxedKernelManager.read_only
+    # The checker is read-only in the sandbox, as utils.py is (the helper files, by default).
+    from tools.grading.sandbox import SandboxedKernelManager
+
+    assert "checks.py" in SandboxedKernelManager(config=config).read_only
 
 
 def test_the_feedback_shows_a_note_where_the_hidden_tests_were():
@@ -205,7 +208,7 @@ ATTEMPTS = {
     "get_ipython().set_custom_exc((Exception,), quiet)": "touches the guard",
     "checks.grade = lambda *args, **kwargs: None": "assigns to checks.grade",
     'sys.modules["checks"] = fake': "assigns to sys.modules",
-    'display({"application/vnd.conv-im2col.results+json": forged}, raw=True)': "results' type",
+    f'display({{"{checks.MIME}": forged}}, raw=True)': "results' type",
     'getattr(sys, "setprofile")(None)': "names the guard",
 }
 

@@ -1,4 +1,4 @@
-"""tools/collect.py (`make collect`): one bad archive cannot break or bend the collect.
+"""tools/grading/collect.py (`make collect`): one bad archive cannot break or bend the collect.
 
 A course's archive folder is planted with honest archives and one of each kind of bad one; one
 `make collect` must collect every honest student, skip and name every bad archive, file each
@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from notebooks import ROOT
+from tools.series import ROOT
 
 ASSIGNMENT = "a"
 NOTEBOOKS = ["01_first.ipynb", "02_second.ipynb"]

@@ -54,6 +54,20 @@ def test_the_sample_takes_the_same_transform_as_torchvision():
     assert isinstance(utils.CIFAR10Sample()[0][0], __import__("PIL").Image.Image)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_sample_batch_is_the_sample_through_the_torchvision_transform_bit_for_bit(normalize):
+    dataset = utils.CIFAR10Sample(transform=utils.cifar10_transform(normalize=normalize))
+    expected = torch.stack([dataset[i][0] for i in range(len(dataset))])  # (20, 3, 32, 32)
+    batch = utils.sample_batch(normalize=normalize)
+    assert batch.shape == (20, 3, 32, 32) and batch.dtype == torch.float32
+    assert torch.equal(batch, expected)
+
+
+def test_sample_batch_needs_no_torchvision():
+    code = "import utils, sys; utils.sample_batch(); assert 'torchvision' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_offline_the_loader_falls_back_to_the_sample_within_two_seconds(tmp_path, monkeypatch, capsys):
     # 10.255.255.1 is not routed: a connection to it hangs instead of failing, the worst case.
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "url", "https://10.255.255.1/cifar-10-python.tar.gz")

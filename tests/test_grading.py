@@ -1,4 +1,4 @@
-"""tools/grade.py: a class graded several students at once, on SQLite and on PostgreSQL.
+"""tools/grading/grade.py: a class graded several students at once, on SQLite and on PostgreSQL.
 
 One small class (one notebook each: right, partly right) is graded with --jobs 1, then again
 with --jobs 2; the gradebook, grades.csv and the feedback must agree. A worker killed
@@ -23,10 +23,12 @@ import nbformat
 import psutil
 import pytest
 from nbgrader.api import Gradebook
+from scaffold import make
 
-from notebooks import ROOT, notebook_paths
+from tools.markup import is_solution, without_solution_markers
+from tools.project import ASSIGNMENT
+from tools.series import ROOT, notebook_paths
 
-ASSIGNMENT = "conv-im2col"
 NOTEBOOK = notebook_paths()[0]  # a quick notebook to grade
 # A right answer that first sleeps: its kernel runs long enough for the test to find and kill
 # its worker, and the run after that grades it in a few seconds more than a right one.
@@ -36,13 +38,7 @@ pytestmark = pytest.mark.slow(100)  # seconds, alone on a 2-core machine
 
 
 def answers(nb) -> list[int]:
-    return [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution")]
-
-
-def solution(source: str) -> str:
-    return "\n".join(
-        line for line in source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-    )
+    return [i for i, c in enumerate(nb.cells) if is_solution(c)]
 
 
 # A first answer that catches the interrupt and goes on, for ever.
@@ -66,9 +62,9 @@ def plant(course: Path, students: dict[str, str]) -> None:
         nb = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOK.name, as_version=4)
         first, *rest = answers(nb)
         for index in rest:
-            nb.cells[index].source = solution(source.cells[index].source)
+            nb.cells[index].source = without_solution_markers(source.cells[index].source)
         if kind in ("right", "slow", "stubborn"):
-            nb.cells[first].source = solution(source.cells[first].source)
+            nb.cells[first].source = without_solution_markers(source.cells[first].source)
         if kind == "slow":
             nb.cells[first].source = SLOW + nb.cells[first].source
         if kind == "stubborn":  # the second answer: the first keeps its points
@@ -82,8 +78,8 @@ CLASS = {"right": "right", "partly": "partly"}
 
 
 def grade(course: Path, *args: str, wait: bool = True):
-    """Run tools/grade.py on the course; its process, or its exit status and output."""
-    command = [sys.executable, str(ROOT / "tools" / "grade.py"), ASSIGNMENT, "--course", str(course), *args]
+    """Run tools/grading/grade.py on the course; its process, or its exit status and output."""
+    command = [sys.executable, "-m", "tools.grading.grade", ASSIGNMENT, "--course", str(course), *args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if not wait:
         return process
@@ -122,12 +118,9 @@ def snapshot(course: Path, db_url: str | None = None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("class") / "course"
-    command = ["make", "-o", ".venv/installed", "assignment", f"COURSE={course}"]
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-    plant(course, CLASS)
-    return course
+def course(assignment_course) -> Path:
+    plant(assignment_course, CLASS)
+    return assignment_course
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +214,7 @@ def postgres():
 
 def test_a_postgresql_gradebook_round_trips_the_class(course, one_at_a_time, postgres, tmp_path):
     pg_course = tmp_path / "course"
-    command = ["make", "-o", ".venv/installed", "assignment", f"COURSE={pg_course}", f"DB_URL={postgres}"]
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    make("assignment", pg_course, DB_URL=postgres)  # a new gradebook: not the cached build
     plant(pg_course, CLASS)
     code, out = grade(pg_course, "--jobs", "2", "--db-url", postgres)
     assert code == 0, out

@@ -11,7 +11,7 @@ third never logs in; the instructor opens the graded submissions in the formgrad
 of them; each student fetches feedback and
 reads their own score. As commands, the instructor's side: nbgrader's
 release, collect and release_feedback run as the instructor, and the project's sandboxed
-grader (tools/grade.py) as root, as `make autograde` runs. Screenshots: build/hub/, and
+grader (tools/grading/grade.py) as root, as `make autograde` runs. Screenshots: build/hub/, and
 docs/jupyterhub.md says what each step checks.
 """
 
@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,7 @@ import pytest
 from nbgrader.api import Gradebook
 from playwright.sync_api import Error as PlaywrightError
 
-from notebooks import ROOT, notebook_paths
+from tools.series import ROOT, notebook_paths
 
 pytestmark = pytest.mark.slow(150)  # seconds alone on 2 cores, estimated (280 s measured under load 4 to 6)
 
@@ -46,6 +47,8 @@ STUDENTS = (RIGHT, BLANK, ABSENT)
 SHOTS = ROOT / "build" / "hub"
 STARTED = time.monotonic()  # when this module was loaded: the timeline's zero
 PORT = 18500
+HUB_CONFIG = ROOT / "tools" / "hub" / "jupyterhub_config.py"
+PASSWORDS = {user: secrets.token_urlsafe(12) for user in (INSTRUCTOR, *STUDENTS)}
 URL = f"http://127.0.0.1:{PORT}"
 
 
@@ -100,6 +103,8 @@ def machine() -> Iterator[dict]:
             subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
             made.append(user)
         Path(pwd.getpwnam(user).pw_dir).chmod(0o700)
+        # A password of their own: the hub logs them in through PAM, as it would a class.
+        subprocess.run(["chpasswd"], input=f"{user}:{PASSWORDS[user]}", text=True, check=True)
     folder = Path(tempfile.mkdtemp(prefix="hub-"))
     folder.chmod(0o755)
     exchange, state = folder / "exchange", folder / "state"
@@ -135,17 +140,10 @@ def environment(machine: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def hub(machine) -> Iterator[str]:
-    """JupyterHub with tools/hub/jupyterhub_config.py, a dummy authenticator instead of PAM."""
-    config = machine["state"] / "test_config.py"
-    course_config = ROOT / "tools" / "hub" / "jupyterhub_config.py"
-    config.write_text(
-        f"c = get_config()\nload_subconfig({str(course_config)!r})\n"
-        "# Any password: the test's users have none.\n"
-        'c.JupyterHub.authenticator_class = "dummy"\n'
-    )
+    """JupyterHub with tools/hub/jupyterhub_config.py as it is (PAM logs the users in)."""
     log = (machine["state"] / "hub.log").open("w")
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "jupyterhub"), "-f", str(config)],
+        [str(ROOT / ".venv" / "bin" / "jupyterhub"), "-f", str(HUB_CONFIG)],
         cwd=machine["state"], env=environment(machine), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
@@ -172,22 +170,24 @@ def hub(machine) -> Iterator[str]:
         shutil.copy(machine["state"] / "hub.log", SHOTS / "hub.log")  # the users' servers log there too
 
 
-def log_in(browser, *users: str) -> dict:
-    """A page of each user's JupyterLab, logged in through the hub's login form (all of them
-    first: their servers start at the same time)."""
-    pages = {}
-    for user in users:
-        page = pages[user] = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
-        page.goto(f"{URL}/hub/login")
-        page.fill("#username_input", user)
-        page.fill("#password_input", "any")
-        page.click("#login_submit", no_wait_after=True)
-    for user, page in pages.items():
-        page.wait_for_url(f"**/user/{user}/lab**", timeout=90_000)
-        page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
-        with contextlib.suppress(PlaywrightError):  # JupyterLab asks once whether to fetch its news
-            page.get_by_role("button", name="No", exact=True).click(timeout=5_000)
-    return pages
+def log_in(browser, user: str, password: str | None = None):
+    """Log ``user`` in through the hub's login form, with their password unless another is given;
+    the page, while their server starts (the hub starts it on login: several at once)."""
+    page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+    page.goto(f"{URL}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", password or PASSWORDS[user])
+    page.click("#login_submit", no_wait_after=True)
+    return page
+
+
+def lab(page, user: str):
+    """``page`` once the user's JupyterLab has loaded in it."""
+    page.wait_for_url(f"**/user/{user}/lab**", timeout=90_000)
+    page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
+    with contextlib.suppress(PlaywrightError):  # JupyterLab asks once whether to fetch its news
+        page.get_by_role("button", name="No", exact=True).click(timeout=5_000)
+    return page
 
 
 def assignments_tab(page):
@@ -259,11 +259,20 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     def instructor(*args: str) -> str:
         return run_as(INSTRUCTOR, [*nbgrader, *args], env | {"NBGRADER_COURSE_ROOT": str(course)}, cwd=course)
 
+    # A wrong password is refused, and starts no server.
+    intruder = log_in(browser, RIGHT, password="not-" + PASSWORDS[RIGHT])
+    intruder.wait_for_selector("text=Invalid username or password", timeout=30_000)
+    shot(intruder, "0-wrong-password")
+    intruder.context.close()
+
+    # Everyone logs in first: their servers start while the instructor works in the terminal.
+    pages = {user: log_in(browser, user) for user in (RIGHT, BLANK, INSTRUCTOR)}
+
     # The instructor lays out the course and releases the assignment (one notebook of the series).
     one = machine["folder"] / "one"
     one.mkdir(mode=0o755)
     shutil.copy(NOTEBOOK, one)
-    run_as(INSTRUCTOR, [python, str(ROOT / "tools" / "course.py"), f"{course}/source/{ASSIGNMENT}",
+    run_as(INSTRUCTOR, [python, "-m", "tools.grading.course", f"{course}/source/{ASSIGNMENT}",
                         "--notebooks", str(one)], env)  # fmt: skip
     roster = machine["folder"] / "students.csv"
     roster.write_text("id\n" + "\n".join(STUDENTS) + "\n")
@@ -273,8 +282,8 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     instructor("release_assignment", ASSIGNMENT)
 
     # Two students fetch it in the Assignments tab; one answers right, one leaves it blank.
-    pages = log_in(browser, RIGHT, BLANK)
-    shot(pages[RIGHT], "1-student-lab")
+    lab(pages[BLANK], BLANK)
+    shot(lab(pages[RIGHT], RIGHT), "1-student-lab")
     fetch_and_submit(pages[RIGHT], RIGHT, right_answers())
     fetch_and_submit(pages[BLANK], BLANK, None)
     # The deadline passes; the blank student submits again, late: nbgrader keeps both, collect
@@ -298,7 +307,7 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     # The instructor collects; the project's grader grades every submission in its sandbox.
     collected = instructor("collect", ASSIGNMENT)
     assert sorted(p.name for p in (course / "submitted").iterdir()) == sorted([RIGHT, BLANK]), collected
-    grade = [sys.executable, str(ROOT / "tools" / "grade.py"), ASSIGNMENT, "--course", str(course)]
+    grade = [sys.executable, "-m", "tools.grading.grade", ASSIGNMENT, "--course", str(course)]
     grading = subprocess.run(
         [*grade, "--jobs", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ | {"PATH": env["PATH"]},
@@ -317,7 +326,7 @@ def test_a_course_round_trip_on_the_hub(machine, hub, browser):
 
     # The instructor opens the assignment's submissions in the formgrader (Manual Grading), then
     # one submission.
-    teacher = log_in(browser, INSTRUCTOR)[INSTRUCTOR]
+    teacher = lab(pages[INSTRUCTOR], INSTRUCTOR)
     teacher.goto(f"{URL}/user/{INSTRUCTOR}/formgrader/gradebook/{ASSIGNMENT}/{NOTEBOOK.stem}")
     teacher.wait_for_selector("text=Submission #2", timeout=60_000)
     shot(teacher, "5-formgrader-submissions")

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import nbformat
 import pytest
 
-import setup_cell
-from build_site import build_site, launch_buttons
-from notebooks import ROOT
+from tools import setup_cell
+from tools.series import ROOT, notebook_paths
+from tools.site.build import build_site, launch_buttons
 
 REPOSITORY = {"repository": "https://github.com/ada/conv-im2col", "branch": "main"}
 NOTEBOOK = "01_launch.ipynb"
@@ -82,9 +82,9 @@ def test_a_repository_that_is_not_on_github_is_refused():
 
 def test_the_readme_links_follow_the_setting():
     readme = (ROOT / "README.md").read_text()
-    assert setup_cell.readme_links(setup_cell.settings()) in readme, "run python tools/setup_cell.py --write"
+    assert setup_cell.readme_links(setup_cell.settings()) in readme, "run python -m tools.setup_cell --write"
     links = setup_cell.readme_links(REPOSITORY)
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in notebook_paths():
         colab = f"https://colab.research.google.com/github/ada/conv-im2col/blob/main/notebooks/{path.name}"
         binder = f"https://mybinder.org/v2/gh/ada/conv-im2col/main?urlpath=lab/tree/notebooks/{path.name}"
         assert f"({colab})" in links and f"({binder})" in links

@@ -1,9 +1,9 @@
-"""Mutation testing of the exercises' checks (tools/mutants.py): every wrong variant derived from
+"""Mutation testing of the exercises' checks (tools/grading/mutants.py): every wrong variant derived from
 the reference solutions, and every forbidden route, loses points; every right variant scores."""
 
 import pytest
 
-import mutants
+from tools.grading import mutants
 
 pytestmark = pytest.mark.slow(110)  # seconds, alone on a 2-core machine: about 700 variants
 

@@ -11,14 +11,6 @@ import notebook_checks as checks
 NOTEBOOK = "02_output_size_formula"
 
 
-def test_runs_without_writing_to_stderr(notebook):
-    checks.assert_nothing_on_stderr(notebook.nb)
-
-
-def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
-    checks.assert_every_check_passes(notebook.nb)
-
-
 # --- the notebook's numbers ---------------------------------------------------------------------
 
 
@@ -195,10 +187,6 @@ PLANTED = [
 SECRETS = {"ex1-check": [r"\[32\]", r"\[7, 8\]"], "ex3-check": [r"\b3\b(?!,| x)"]}
 
 
-def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
-    checks.assert_every_part_has_three_planted_mistakes(notebook.nb, PLANTED)
-
-
-def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
-    results = checks.run_planted(notebook, PLANTED)
-    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, SECRETS)
+class TestAsEveryNotebook(checks.NotebookContract):
+    """Runs clean, the solutions pass, PLANTED's mistakes are named without SECRETS (last: they
+    run in the notebook's kernel)."""

@@ -12,14 +12,6 @@ NOTEBOOK = "04_im2col_vs_conv2d"
 FIRST_ROW = [-0.0445, 0.0310, -0.0023, 0.0916, -0.0102]  # seed 0, two iter() calls, then nn.Conv2d(3, 1, 5)
 
 
-def test_runs_without_writing_to_stderr(notebook):
-    checks.assert_nothing_on_stderr(notebook.nb)
-
-
-def test_the_solutions_pass_every_check_visible_and_hidden(notebook):
-    checks.assert_every_check_passes(notebook.nb)
-
-
 # --- the notebook's numbers ---------------------------------------------------------------------
 
 
@@ -129,10 +121,6 @@ PLANTED = [
 SECRETS = {}
 
 
-def test_every_exercise_has_at_least_three_planted_mistakes(notebook):
-    checks.assert_every_part_has_three_planted_mistakes(notebook.nb, PLANTED)
-
-
-def test_each_planted_mistake_fails_with_its_message_and_without_the_answer(notebook):
-    results = checks.run_planted(notebook, PLANTED)
-    checks.assert_mistakes_are_named_without_the_answer(PLANTED, results, SECRETS)
+class TestAsEveryNotebook(checks.NotebookContract):
+    """Runs clean, the solutions pass, PLANTED's mistakes are named without SECRETS (last: they
+    run in the notebook's kernel)."""

@@ -1,4 +1,4 @@
-"""tools/notebooks.py: the headless runner behind `make html` and the notebook tests."""
+"""tools/series.py: the headless runner behind `make html` and the notebook tests."""
 
 import os
 
@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from testbook import testbook
 
-from notebooks import NotebookError, execute, kernel_settings, notebook_paths
+from tools.series import NotebookError, execute, kernel_settings, notebook_paths
 
 
 def write_notebook(path, *sources):

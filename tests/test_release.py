@@ -14,26 +14,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from scaffold import make
 
-from notebooks import ROOT, notebook_paths
+from tools.project import ASSIGNMENT
+from tools.series import ROOT, notebook_paths
 
-ASSIGNMENT = "conv-im2col"
 STUDENT = "ada"  # the example ID the README's hand-in instruction uses
 
 
-def make(target: str, course: Path) -> str:
-    """Run `make target` on the course folder (.venv as it is); return its output."""
-    command = ["make", "-o", ".venv/installed", target, f"COURSE={course}"]
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert result.returncode == 0, f"make {target}: exit {result.returncode}\n{result.stdout[-3000:]}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("release") / "course"
-    make("assignment", course)
-    return course
+def course(assignment_course) -> Path:
+    return assignment_course
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +44,8 @@ def test_the_release_holds_the_students_files_and_no_maintainers_file(release):
     students = ["README.md", "constraints.txt", "data/cifar10_test_first20.npz", "environment.yml"]
     students += ["checks.py", "requirements.txt", "utils.py"]
     assert files_in(release) == sorted(notebooks + students)
-    assert (release / "README.md").read_text() == (ROOT / "tools" / "assignment_README.md").read_text()
+    readme = ROOT / "tools" / "grading" / "assignment_README.md"
+    assert (release / "README.md").read_text() == readme.read_text()
     # The students' pins, not the maintainers' (which pin pytest, ruff, nbgrader, Sphinx ...).
     assert (release / "constraints.txt").read_text() == (ROOT / "constraints-students.txt").read_text()
     assert (release / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text()

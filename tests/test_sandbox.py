@@ -1,4 +1,4 @@
-"""tools/sandbox.py: what a student kernel can see, reach and use while it is graded.
+"""tools/grading/sandbox.py: what a student kernel can see, reach and use while it is graded.
 
 Each test starts real sandboxed kernels (bubblewrap) on a small course-like folder; the
 attacks through nbgrader itself are in tests/test_assignment.py.
@@ -19,8 +19,8 @@ from nbclient import NotebookClient
 from traitlets.config import Config
 
 from attacks import processes_with
-from notebooks import ROOT
-from sandbox import SandboxedKernelManager, sandbox_problem
+from tools.grading.sandbox import SandboxedKernelManager, sandbox_problem
+from tools.series import ROOT, kernel_config
 
 TOKEN = "sandbox-test-survivor"  # in the command line of a process a kernel leaves behind
 
@@ -31,16 +31,17 @@ def run(folder: Path, *sources: str, timeout: int = 60, **limits) -> list[str]:
     A cell that runs longer than ``timeout`` seconds is interrupted, as nbgrader does it.
     """
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    config = kernel_config()  # as grading starts its kernels (nbgrader_config.py)
+    config.merge(Config({"SandboxedKernelManager": limits}))
     client = NotebookClient(
         nb,
-        config=Config({"SandboxedKernelManager": limits}),
+        config=config,
         kernel_name="python3",
         kernel_manager_class=SandboxedKernelManager,
         resources={"metadata": {"path": str(folder)}},
         timeout=timeout,
         interrupt_on_timeout=True,
         allow_errors=True,
-        shutdown_kernel="immediate",
     )
     client.execute()
     printed = []
@@ -236,7 +237,7 @@ while True:
 def test_a_cell_that_ignores_the_interrupt_costs_only_itself_and_what_follows(course):
     """After the timeout and the grace period the kernel is stopped; the cell and those after it
     get an error output that says why (so a check among them scores zero); the run ends."""
-    from execute import STOPPED, StoppingExecute
+    from tools.grading.execute import STOPPED, StoppingExecute
 
     cells = ["print('before')", IGNORES_INTERRUPT, "print('after')"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
@@ -261,7 +262,7 @@ HOG = "b = bytearray(600 * 2**20); b[::4096] = bytes(len(b[::4096])); import tim
 def test_memory_is_limited_for_the_whole_sandbox_not_per_process(course):
     """Three children of 600 MiB each, each under the per-process limit: together they pass the
     sandbox's 1 GiB, and the cgroup stops all but one."""
-    from sandbox import Cgroup
+    from tools.grading.sandbox import Cgroup
 
     probe = Cgroup.create(f"sandbox-probe-{os.getpid()}", 2**30, 64)
     if probe is None:

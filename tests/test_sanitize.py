@@ -1,4 +1,4 @@
-"""tools/sanitize.py: nothing a student wrote or printed runs in the browser of whoever opens it.
+"""tools/grading/sanitize.py: nothing a student wrote or printed runs in the browser of whoever opens it.
 
 A notebook is planted as it comes out of a student's kernel: every kind of active content in
 outputs, in the student's own Markdown and raw cells and in cell metadata. It is rendered to
@@ -19,8 +19,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from nbgrader.preprocessors import LimitOutput
 from traitlets.config import Config
 
-from notebooks import ROOT
-from sanitize import SanitizeSubmission
+from tools.grading.sanitize import SanitizeSubmission
+from tools.series import ROOT
 
 FORMGRADER = Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
 

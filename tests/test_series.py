@@ -8,12 +8,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from further_reading import further_reading
 
-from notebooks import notebook_paths
+from tools.further_reading import further_reading
+from tools.markup import without_hidden_tests
+from tools.series import notebook_paths
 
 PATHS = notebook_paths()
-HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS$.*?^\s*### END HIDDEN TESTS$", re.MULTILINE | re.DOTALL)
 
 
 def test_the_series_has_notebooks():
@@ -30,7 +30,7 @@ def test_each_notebook_has_its_test_module_that_runs_it(path):
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_the_set_up_cell_second_then_the_imports_with_the_series_style(path):
     cells = nbformat.read(path, as_version=4).cells
-    assert cells[1].get("id") == "series-setup", "cell 2: python tools/setup_cell.py --write"
+    assert cells[1].get("id") == "series-setup", "cell 2: python -m tools.setup_cell --write"
     assert cells[2].cell_type == "code" and "import utils\n" in cells[2].source
     assert "utils.use_series_style()" in cells[2].source
 
@@ -46,7 +46,7 @@ def test_house_style_goals_first_summary_and_exercises_last(path):
     assert headings.index("## Summary") < headings.index("## Exercises")
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            shown = HIDDEN.sub("", cell.source)  # hidden tests are the grader's, not the reader's
+            shown = without_hidden_tests(cell.source)  # hidden tests are the grader's, not the reader's
             assert len(shown.splitlines()) <= 30, f"cell {index} is long: split it into ideas"
 
 

@@ -17,8 +17,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-import setup_cell
-from notebooks import ROOT, kernel_settings, notebook_paths
+from tools import setup_cell
+from tools.series import ROOT, kernel_settings, notebook_paths
 
 FILES = setup_cell.settings()["helper-files"]
 # A Python that cannot import the repository's utils.py: without the editable install's finder
@@ -66,7 +66,7 @@ def run_cell(folder: Path, base_url: str) -> subprocess.CompletedProcess:
 
 def test_every_notebook_carries_the_current_setup_cell_second():
     source = setup_cell.cell_source()
-    assert setup_cell.stale(notebook_paths(), source) == [], "run python tools/setup_cell.py --write"
+    assert setup_cell.stale(notebook_paths(), source) == [], "run python -m tools.setup_cell --write"
     assert setup_cell.main(["--check"]) == 0
     assert all(name in source for name in FILES) and "utils.py" in FILES
 

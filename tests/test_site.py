@@ -19,13 +19,14 @@ import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from build_site import MARKERS, SITE_DIR, ZIP_NAME, SiteError, build_site
-from notebooks import ROOT, execute, notebook_paths
+from tools.markup import MARKERS
+from tools.series import ROOT, execute, notebook_paths
+from tools.site.build import SITE_DIR, ZIP_NAME, SiteError, build_site
 
 PAGE_BUDGET = 3_000_000  # bytes: a page with its figures and animations inlined
 WIDEST_FIGURE = 1200  # pixels: figsize up to 12 inches at the series' 80 dpi, with some margin
 PATHS = notebook_paths()
-BUILD = [sys.executable, str(ROOT / "tools" / "build_site.py")]
+BUILD = [sys.executable, "-m", "tools.site.build"]
 
 pytestmark = pytest.mark.slow(100)  # seconds, alone on a 2-core machine
 

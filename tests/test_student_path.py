@@ -41,15 +41,15 @@ import nbformat
 import pytest
 from playwright.sync_api import Page
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "conv-im2col"
+from tools.markup import is_grade, is_solution, without_solution_markers
+from tools.project import ASSIGNMENT, ROOT
+
 NOTEBOOK = "01_cs231n_worked_example.ipynb"
 SCREENSHOTS = ROOT / "build" / "screenshots" / "student_path"
 VENV = Path(os.environ.get("STUDENT_VENV", ROOT / "build" / "student-venv")).absolute()
 STAMP = "student-requirements.json"  # in the venv: what it was made from, and what it holds
 # Course tooling a student never runs: none of it may be importable in the students' environment.
 TOOLING = ("nbgrader", "pytest", "ruff", "playwright", "sphinx")
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 TICK = "\N{CHECK MARK}"
 
 # First install: a few minutes (PyTorch); later runs reuse the environment.
@@ -68,13 +68,10 @@ def run(command: list, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
+def release(assignment_course) -> Path:
     """The release zip of `make assignment`, unpacked: the folder a student works in."""
-    course = tmp_path_factory.mktemp("student_path") / "course"
-    # -o: use .venv as it is (make test has just set it up).
-    run(["make", "-o", ".venv/installed", "assignment", f"COURSE={course}"], cwd=ROOT)
-    unpacked = course.parent / "student"
-    with zipfile.ZipFile(course / f"{ASSIGNMENT}.zip") as archive:
+    unpacked = assignment_course.parent / "student"
+    with zipfile.ZipFile(assignment_course / f"{ASSIGNMENT}.zip") as archive:
         archive.extractall(unpacked)
     return unpacked / ASSIGNMENT
 
@@ -345,8 +342,8 @@ def first_check(nb: dict) -> int:
 
 
 def role(cell: dict) -> str | None:
-    meta = cell["metadata"].get("nbgrader", {})
-    return "check" if meta.get("grade") else "answer" if meta.get("solution") else None
+    cell = nbformat.from_dict(cell)
+    return "check" if is_grade(cell) else "answer" if is_solution(cell) else None
 
 
 def problems(nb: dict, cells: list[dict], allowed: set[int] = frozenset()) -> list[str]:
@@ -371,7 +368,7 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def notebook(lab, browser, release):
+def lab_page(lab, browser, release):
     """Notebook 01 open in JupyterLab after *Run > Run All Cells*."""
     nb = json.loads((release / NOTEBOOK).read_text())
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's only
@@ -403,15 +400,15 @@ def notebook(lab, browser, release):
     context.close()
 
 
-def test_the_notebook_runs_in_the_students_own_kernel(notebook, lab, student_venv):
+def test_the_notebook_runs_in_the_students_own_kernel(lab_page, lab, student_venv):
     kernels = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in lab.children()]
     kernels = [argv for argv in kernels if b"ipykernel_launcher" in argv]
     assert len(kernels) == 1, f"kernels running: {kernels}"
     assert Path(kernels[0][0].decode()).parent == student_venv / "bin", f"the kernel: {kernels[0]}"
 
 
-def test_run_all_runs_the_lesson_clean_and_stops_at_the_first_exercise(notebook):
-    page, nb, cells = notebook.page, notebook.nb, notebook.cells
+def test_run_all_runs_the_lesson_clean_and_stops_at_the_first_exercise(lab_page):
+    page, nb, cells = lab_page.page, lab_page.nb, lab_page.cells
     assert len(cells) == len(nb["cells"]), "the page does not show every cell of the notebook"
     first = first_check(nb)
     found = problems(nb, cells, allowed={first})
@@ -425,17 +422,17 @@ def test_run_all_runs_the_lesson_clean_and_stops_at_the_first_exercise(notebook)
     assert not ran_after, f"Run All went on past the unanswered exercise: {ran_after}"
     look_at(page, first - 2)  # the task, the unanswered exercise and its check
     shoot(page, "2_run_all_stops_at_exercise")
-    assert not notebook.outside, f"requests to outside the machine: {notebook.outside}"
-    assert not notebook.errors, f"errors in the page: {notebook.errors}"
+    assert not lab_page.outside, f"requests to outside the machine: {lab_page.outside}"
+    assert not lab_page.errors, f"errors in the page: {lab_page.errors}"
 
 
-def test_every_figure_and_the_animation_render(notebook):
-    page, nb = notebook.page, notebook.nb
+def test_every_figure_and_the_animation_render(lab_page):
+    page, nb = lab_page.page, lab_page.nb
     lesson = [i for i in code_cells(nb) if i < first_answer(nb)]  # what Run All has run
     figures = [i for i in lesson if "plt.show()" in "".join(nb["cells"][i]["source"])]
     players = [i for i in lesson if "animation_html" in "".join(nb["cells"][i]["source"])]
     assert figures and players, f"{NOTEBOOK}: figures in cells {figures}, animations in cells {players}"
-    with_pictures = [i for i, cell in enumerate(notebook.cells) if cell["pictures"]]
+    with_pictures = [i for i, cell in enumerate(lab_page.cells) if cell["pictures"]]
     for index in sorted(set(figures + players) | set(with_pictures)):
         pictures = look_at(page, index).evaluate(PICTURES)
         shoot(page, f"3_pictures_of_cell_{index:02}")
@@ -468,13 +465,13 @@ def solution(index: int) -> str:
     """What a student writes into answer cell ``index`` of notebook 01: the maintainers' answer
     cell (the function's first line and its solution), without the solution's markers."""
     source = json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())["cells"][index]["source"]
-    lines = [line for line in "".join(source).splitlines() if line.strip() not in SOLUTION_MARKERS]
-    assert len(lines) > 1, f"notebooks/{NOTEBOOK} cell {index}: no solution"
-    return "\n".join(lines)
+    written = without_solution_markers("".join(source))
+    assert len(written.splitlines()) > 1, f"notebooks/{NOTEBOOK} cell {index}: no solution"
+    return written
 
 
-def test_each_answer_typed_in_shows_the_tick_and_is_saved(notebook, lab, release):
-    page, nb = notebook.page, notebook.nb
+def test_each_answer_typed_in_shows_the_tick_and_is_saved(lab_page, lab, release):
+    page, nb = lab_page.page, lab_page.nb
     cells = page.locator(".jp-Notebook .jp-Cell")
     typed = {}
     for index, cell in enumerate(nb["cells"]):
@@ -532,5 +529,5 @@ def test_each_answer_typed_in_shows_the_tick_and_is_saved(notebook, lab, release
         )
         if role(cell) == "check":
             assert any(TICK in o.get("text", "") for o in outputs), f"saved {cell_name(nb, index)}: no {TICK}"
-    assert not notebook.outside, f"requests to outside the machine: {notebook.outside}"
-    assert not notebook.errors, f"errors in the page: {notebook.errors}"
+    assert not lab_page.outside, f"requests to outside the machine: {lab_page.outside}"
+    assert not lab_page.errors, f"errors in the page: {lab_page.errors}"

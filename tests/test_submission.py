@@ -1,4 +1,4 @@
-"""tools/grade.py's checks on what a student hands in, before nbgrader copies anything, and the
+"""tools/grading/grade.py's checks on what a student hands in, before nbgrader copies anything, and the
 grades.csv it writes. (Grading itself: tests/test_grading.py and tests/test_assignment.py.)"""
 
 import csv
@@ -6,7 +6,7 @@ import os
 
 from nbgrader.api import Gradebook
 
-from grade import STUDENT_ID, check_submission, export_grades
+from tools.grading.grade import STUDENT_ID, check_submission, export_grades
 
 NOTEBOOKS = {"01_a.ipynb", "02_b.ipynb"}
 

@@ -1,7 +1,7 @@
 """Write the "Further reading" cell, the last cell of every notebook: the sources each notebook
 builds on, linked. Run it after editing the lists below, or after a merge that moved cells:
 
-    .venv/bin/python tools/further_reading.py
+    .venv/bin/python -m tools.further_reading
 
 It replaces the notebook's last cell if that is already a "## Further reading" cell, else it
 appends one; running it twice changes nothing.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import nbformat
 
-from notebooks import notebook_paths
+from tools.series import notebook_paths
 
 HEADING = "## Further reading"
 

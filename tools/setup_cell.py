@@ -1,5 +1,6 @@
 """The set-up cell: the second cell of every notebook, the same in each, written by this tool
-(with README.md's "Open in Colab" / "Launch on Binder" links, which depend on the same setting).
+(with README.md's "Open in Colab" / "Launch on Binder" links, which depend on the same setting,
+and the set-up commands of README.md and the release's README, from tools/templates/setup.md.j2).
 
 A notebook opened on its own (in Colab, on Binder, downloaded from the site, fetched alone in a
 JupyterHub) has no ``utils.py`` and no CIFAR-10 sample next to it. The set-up cell looks for
@@ -8,8 +9,8 @@ if its SHA-256 is the one the cell carries. When everything is there, it does no
 nothing. The files, the repository and its branch are settings of ``pyproject.toml``
 (``[tool.conv-im2col]``); after changing one of the files, run
 
-    python tools/setup_cell.py --write    # (re)write the cell in every notebook, the README's links
-    python tools/setup_cell.py --check    # exit 1 if one of them is not current
+    python -m tools.setup_cell --write    # (re)write the cell in every notebook, the README's links
+    python -m tools.setup_cell --check    # exit 1 if one of them is not current
 
 The environment variable ``CONV_IM2COL_BASE_URL`` overrides the published location (the tests
 serve the files from 127.0.0.1).
@@ -21,12 +22,13 @@ import argparse
 import hashlib
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
 
-from notebooks import ROOT, notebook_paths
+from tools import texts as texts_
+from tools.project import ROOT, settings
+from tools.series import notebook_paths
 
 CELL_ID = "series-setup"
 README_START = "<!-- launch links: tools/setup_cell.py writes them from pyproject.toml -->"
@@ -62,11 +64,6 @@ if missing:
     importlib.invalidate_caches()  # utils.py is new: let import see it
     print(f"Fetched {', '.join(missing)} from {BASE_URL} into {home}: their SHA-256 checked.")
 """
-
-
-def settings(root: Path = ROOT) -> dict:
-    """The project's ``[tool.conv-im2col]`` settings from ``pyproject.toml``."""
-    return tomllib.loads((root / "pyproject.toml").read_text())["tool"]["conv-im2col"]
 
 
 def github_repository(url: str) -> tuple[str, str] | None:
@@ -164,18 +161,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.print:
         print(source)
     outdated = stale(paths, source)
+    # README.md's launch links, and the set-up commands of both READMEs (tools/texts.py).
+    texts = {ROOT / name: (ROOT / name).read_text() for name in texts_.SETUP_COPIES}
+    current = {path: texts_.with_setup_commands(text, texts_.SETUP_COPIES[path.relative_to(ROOT).as_posix()])
+               for path, text in texts.items()}  # fmt: skip
     readme = ROOT / "README.md"
-    links = with_readme_links(readme.read_text(), readme_links(settings(), paths))
+    current[readme] = with_readme_links(current[readme], readme_links(settings(), paths))
     if args.check:
         for path in outdated:
-            print(f"{path.name}: its set-up cell is not current: run python tools/setup_cell.py --write")
-        if links != readme.read_text():
-            print("README.md: its launch links are not current: run python tools/setup_cell.py --write")
-        return 1 if outdated or links != readme.read_text() else 0
+            print(f"{path.name}: its set-up cell is not current: run python -m tools.setup_cell --write")
+        for path in [path for path in texts if current[path] != texts[path]]:
+            print(
+                f"{path.relative_to(ROOT)}: its launch links or set-up commands are not current: "
+                "run python -m tools.setup_cell --write"
+            )
+        return 1 if outdated or current != texts else 0
     for path in outdated:
         nbformat.write(with_setup_cell(nbformat.read(path, as_version=4), source), path)
         print(f"{path.name}: set-up cell written")
-    readme.write_text(links)
+    for path, text in current.items():
+        path.write_text(text)
     return 0
 
 

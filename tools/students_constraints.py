@@ -1,6 +1,6 @@
 """Write constraints-students.txt: the pins of constraints.txt that a student's install uses.
 
-    python tools/students_constraints.py     (`make lock` runs it after freezing constraints.txt)
+    python -m tools.students_constraints     (`make lock` runs it after freezing constraints.txt)
 
 Asks pip what it would install for requirements.txt under constraints.txt on an empty
 environment (a dry run: it downloads no package, only the index) and pins exactly that. The
@@ -16,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.series import ROOT
+
 # Read by students in their release (as constraints.txt), so it names nothing only the repository has.
 HEADER = """\
 # Every package that requirements.txt installs, pinned to the version the series was tested

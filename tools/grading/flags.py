@@ -1,8 +1,8 @@
 """Point the instructor at student cells that do what an answer has no reason to do.
 
-    python tools/flags.py course conv-im2col      # writes course/flags.csv, prints the count
+    python -m tools.grading.flags course conv-im2col      # writes course/flags.csv, prints the count
 
-The sandbox (tools/sandbox.py) keeps student code away from the course, but inside its own
+The sandbox (tools/grading/sandbox.py) keeps student code away from the course, but inside its own
 kernel a student can still try tricks: an object whose ``__eq__`` always says True, a patched
 ``utils.check``, a look at the file system. The checks are hardened against the known ones;
 this makes every attempt visible. It reads each autograded notebook (what was really run),
@@ -34,6 +34,9 @@ from pathlib import Path
 
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
+
+import checks
+from tools.markup import is_locked, is_solution
 
 COMPARISONS = {"__eq__", "__ne__"}
 PATCHED = {"utils", "checks", "builtins", "__builtins__"}
@@ -68,7 +71,8 @@ GUARD = {
     "register_post_execute",
     "CustomTB",
 }
-RESULTS_MIME = "vnd.conv-im2col"
+# The results' MIME type (checks.MIME), as a cell would name it to forge a result.
+RESULTS_MIME = checks.MIME.removeprefix("application/").removesuffix(".results+json")
 IMPORTS = {"os", "subprocess", "socket", "sqlite3", "ctypes", "importlib"}
 CALLS = {"open", "exec", "eval", "compile", "__import__"}
 MAGICS = {"system", "getoutput", "run_line_magic", "run_cell_magic"}  # what ! and % become
@@ -151,11 +155,10 @@ def _students_cells(autograded: nbformat.NotebookNode, source: nbformat.Notebook
     """(label, code) of each cell the student wrote: answer cells, and cells the course lacks."""
     ours = {cell.source for cell in source.cells}
     for index, cell in enumerate(autograded.cells):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("locked"):
+        if cell.cell_type != "code" or is_locked(cell):
             continue  # nbgrader put the course's own version of a locked cell back
-        if meta.get("solution") or cell.source not in ours:
-            yield meta.get("grade_id", f"cell {index}"), cell.source
+        if is_solution(cell) or cell.source not in ours:
+            yield cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}"), cell.source
 
 
 def scan_notebook(student_id: str, autograded: Path, source: Path) -> list[Flag]:

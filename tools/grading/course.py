@@ -1,6 +1,6 @@
 """Lay out the assignment's source for nbgrader: the series' notebooks and what they need.
 
-    python tools/course.py course/source/conv-im2col [--notebooks notebooks]
+    python -m tools.grading.course course/source/conv-im2col [--notebooks notebooks]
 
 Writes the folder anew with every notebook of the series (``notebook_paths``), ``utils.py``
 next to them (the notebooks import it from their own folder), the bundled CIFAR-10 sample,
@@ -14,18 +14,16 @@ import argparse
 import shutil
 from pathlib import Path
 
-from notebooks import NOTEBOOK_DIR, ROOT, notebook_paths
+from tools.project import HELPER_FILES
+from tools.series import NOTEBOOK_DIR, ROOT, notebook_paths
 
 # The students' files, copied as they are: path in the repository -> path in the assignment.
 # Only what a student uses: their requirements and pins, not the maintainers' tools.
-FILES = {
-    "utils.py": "utils.py",
-    "checks.py": "checks.py",
-    "data/cifar10_test_first20.npz": "data/cifar10_test_first20.npz",
+FILES = {name: name for name in HELPER_FILES} | {
     "requirements.txt": "requirements.txt",
     "constraints-students.txt": "constraints.txt",
     "environment.yml": "environment.yml",
-    "tools/assignment_README.md": "README.md",
+    "tools/grading/assignment_README.md": "README.md",
 }
 
 

@@ -1,6 +1,6 @@
 """Mutation testing of the exercises' checks: wrong answers must never score, right ones must.
 
-    python tools/mutants.py            # a table per part: variants, caught by visible, by hidden
+    python -m tools.grading.mutants            # a table per part: variants, caught by visible, by hidden
 
 From each reference solution (the answer cells of notebooks/) it derives wrong variants
 automatically (each int constant off by one, ``+=`` made ``=``, an operand of a sum or product
@@ -19,7 +19,6 @@ import contextlib
 import importlib
 import io
 import json
-import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -31,13 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import checks  # noqa: E402
-import utils  # noqa: E402
-
-GRADE_CALL = re.compile(r'^grader\.grade\("(\d\d)", "(\w+)", (\w+), seed=(\d+)\)', re.MULTILINE)
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+import checks
+import utils
+from tools.grading.scoring import GRADE_CALL
+from tools.markup import is_grade, is_solution, without_solution_markers
+from tools.series import NOTEBOOK_DIR, notebook_paths
 
 
 @dataclass(frozen=True)
@@ -60,20 +57,15 @@ class PartRun:
     solution: str
 
 
-def solution_code(source: str) -> str:
-    return "\n".join(line for line in source.splitlines() if line.strip() not in MARKERS)
-
-
-def part_runs(notebook_dir: Path = ROOT / "notebooks") -> list[PartRun]:
+def part_runs(notebook_dir: Path = NOTEBOOK_DIR) -> list[PartRun]:
     """Every check cell of the series, with the answer cell it grades (the one above it)."""
     runs = []
-    for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
+    for path in notebook_paths(notebook_dir):
         answer = None
         for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution"):
-                answer = solution_code(cell.source)
-            if meta.get("grade") and (call := GRADE_CALL.search(cell.source)):
+            if is_solution(cell):
+                answer = without_solution_markers(cell.source)
+            if is_grade(cell) and (call := GRADE_CALL.search(cell.source)):
                 notebook, part, function, seed = call.groups()
                 runs.append(PartRun(notebook, part, function, int(seed), answer))
     return runs

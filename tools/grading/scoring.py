@@ -15,17 +15,14 @@ score and sentence, and a one-line note where the hidden tests' code was.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
-from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 import checks
+from tools.markup import is_grade, without_hidden_tests
 
-ROOT = Path(__file__).resolve().parent.parent
 GRADE_CALL = re.compile(r'^grader\.grade\("(\d\d)", "(\w+)", (\w+), seed=(\d+)\)$', re.MULTILINE)
-HIDDEN = re.compile(r"^### BEGIN HIDDEN TESTS$.*?^### END HIDDEN TESTS$", re.MULTILINE | re.DOTALL)
 HIDDEN_NOTE = "# (hidden tests: the grader ran your function on more cases; its verdict is below)"
 
 
@@ -73,7 +70,7 @@ class ScoreInTheGrader(NbGraderPreprocessor):
     """After Execute: replace each check cell's outputs with the grader's own verdict."""
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and utils.is_grade(cell):
+        if cell.cell_type == "code" and is_grade(cell):
             outputs = scored_outputs(cell.source, cell.outputs)
             if outputs is not None:
                 cell.outputs = outputs
@@ -84,6 +81,6 @@ class HideHiddenTests(NbGraderPreprocessor):
     """In the feedback: each hidden block of a check cell becomes a one-line note."""
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and utils.is_grade(cell):
-            cell.source = HIDDEN.sub(HIDDEN_NOTE, cell.source)
+        if cell.cell_type == "code" and is_grade(cell):
+            cell.source = without_hidden_tests(cell.source, HIDDEN_NOTE)
         return cell, resources

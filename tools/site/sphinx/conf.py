@@ -1,6 +1,6 @@
-"""Sphinx settings of the series' site (tools/build_site.py copies this folder into its source).
+"""Sphinx settings of the series' site (tools/site/build.py copies this folder into its source).
 
-MyST-NB renders the notebooks that build_site.py has already run and prepared; the
+MyST-NB renders the notebooks that tools/site/build.py has already run and prepared; the
 sphinx-book-theme gives the series' contents on every page, previous/next links, a download
 button, search and a dark mode that follows the reader's system setting.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from docutils import nodes
 
-project = "How a 2-D convolution is really computed"  # build_site.py sets the README's title
+project = "How a 2-D convolution is really computed"  # tools/site/build.py sets the README's title
 html_title = project
 language = "en"
 extensions = ["myst_nb"]
@@ -51,14 +51,14 @@ html_theme_options = {
     "pygments_dark_style": "a11y-high-contrast-dark",
 }
 # "Open in Colab" and "Launch on Binder" on each notebook's page when the repository is set
-# (build_site.py writes launch.json from pyproject.toml; empty: no button).
+# (tools/site/build.py writes launch.json from pyproject.toml; empty: no button).
 html_theme_options |= json.loads((Path(__file__).parent / "launch.json").read_text())
 html_sidebars = {"**": ["navbar-logo.html", "sbt-sidebar-nav.html"]}
 
 
 def describe_figures(app, doctree) -> None:
     """Give each notebook figure its description: alt_text.json maps the PNG's hash (the name
-    MyST-NB gives the image) to the text build_site.py found for it. A cell's own
+    MyST-NB gives the image) to the text tools/site/build.py found for it. A cell's own
     ``mystnb: image: alt:`` metadata, which MyST-NB applies itself, stays as it is."""
     described = json.loads((Path(app.srcdir) / "alt_text.json").read_text())
     for image in doctree.findall(nodes.image):

@@ -1,6 +1,6 @@
 """Grade a whole class, several students at once: what `make autograde JOBS=N` runs.
 
-    python tools/grade.py conv-im2col --course course --jobs 2 [--force] [--unsafe]
+    python -m tools.grading.grade conv-im2col --course course --jobs 2 [--force] [--unsafe]
         [--db-url postgresql://...] [--scheduler tcp://host:8786]
 
 Each student is one task on Dask distributed (a LocalCluster of N worker processes here, or the
@@ -41,12 +41,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import flags  # noqa: E402
-import sandbox  # noqa: E402
-from collect import STUDENT_ID  # noqa: E402
+from tools.grading import flags, sandbox
+from tools.grading.collect import STUDENT_ID
+from tools.series import ROOT, kernel_config
 
 # nbgrader's Gradebook under SQLAlchemy 2 warns about its own way of adding submissions.
 QUIET = {"message": "Object of type <Submitted", "category": Warning}
@@ -170,7 +167,7 @@ def stopped_kernels(autograded: Path) -> list[str]:
     """The notebooks in ``autograded`` whose kernel the grader had to stop, with the reason."""
     import nbformat
 
-    from execute import STOPPED
+    from tools.grading.execute import STOPPED
 
     found = []
     for path in sorted(autograded.glob("*.ipynb")):
@@ -212,9 +209,8 @@ def grade_student(
         config.CourseDirectory.feedback_directory = f"{STAGING}/{student}/feedback"
         config.CourseDirectory.submitted_directory = f"{STAGING}/{student}/submitted"  # checked
         # Kernels talk over socket files, so no port can collide: a sandboxed kernel in its
-        # sandbox's folder (tools/sandbox.py), an unsandboxed one (--unsafe) in this task's.
-        config.KernelManager.transport = "ipc"
-        config.KernelManager.ip = str(Path(scratch) / "kernel")
+        # sandbox's folder (tools/grading/sandbox.py), an unsandboxed one (--unsafe) in this task's.
+        config.merge(kernel_config(Path(scratch)))
         _timed_execute(config, result.seconds)
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         result.seconds["set-up"] = time.perf_counter() - started
@@ -349,8 +345,20 @@ def connect(jobs: int, scheduler: str | None):
     return Client(cluster)
 
 
-def grade_all(client, students: list[str], template: bytes, args, course: Path, db_url: str, sandboxed: bool):
-    """Grade every student as a task; record each result as it comes in. Progress on stderr."""
+def grade_all(
+    client,
+    students: list[str],
+    template: bytes,
+    *,
+    assignment: str,
+    course: Path,
+    config_file: Path,
+    db_url: str,
+    sandboxed: bool,
+) -> list[Result]:
+    """Grade every student of ``assignment`` as a task on ``client`` (nbgrader's settings from
+    ``config_file``, the assignment's gradebook ``template``); record each result in ``db_url`` as
+    it comes in. Progress on stderr."""
     from distributed import wait
     from tqdm import tqdm
 
@@ -358,7 +366,7 @@ def grade_all(client, students: list[str], template: bytes, args, course: Path, 
     futures = {}
     for student in students:
         future = client.submit(
-            grade_student, student, args.assignment, str(course), str(args.config.resolve()),
+            grade_student, student, assignment, str(course), str(config_file.resolve()),
             template, sandboxed, key=f"grade-{student}", pure=False,
         )  # fmt: skip
         futures[future] = student
@@ -375,9 +383,9 @@ def grade_all(client, students: list[str], template: bytes, args, course: Path, 
                     result = future.result()
                 except Exception as error:  # the task itself died (e.g. its worker was killed)
                     result = Result(student, reason=f"{type(error).__name__}: {error}".strip())
-                result.seconds["database"] = record(db_url, args.assignment, result)
+                result.seconds["database"] = record(db_url, assignment, result)
                 if result.ok:
-                    move_into_place(course, args.assignment, student)
+                    move_into_place(course, assignment, student)
                 else:
                     tqdm.write(result.log, file=sys.stderr)
                 results.append(result)
@@ -474,7 +482,10 @@ def main(argv: list[str] | None = None) -> int:
         client = connect(args.jobs, args.scheduler)
         phases["start-up"] = time.perf_counter() - started
         try:
-            results = grade_all(client, students, template, args, course, db_url, sandboxed)
+            results = grade_all(
+                client, students, template, assignment=args.assignment, course=course,
+                config_file=args.config, db_url=db_url, sandboxed=sandboxed,
+            )  # fmt: skip
         finally:
             client.close()
         phases["grading"] = time.perf_counter() - started - phases["start-up"]

@@ -12,7 +12,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from traitlets.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.project import ROOT
+
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 
@@ -39,23 +40,36 @@ def failed_cell(path: Path, nb: nbformat.NotebookNode) -> str:
     return path.name
 
 
+def kernel_config(sockets: Path | None = None) -> Config:
+    """How every kernel of the project is started and stopped: by nbclient's ``NotebookClient``
+    here (`make html`), testbook's in the tests, and nbgrader's Execute (a ``NotebookClient``)
+    through ``nbgrader_config.py`` and ``tools/grading/grade.py``.
+
+    With ``sockets`` (a folder), the kernel talks over local socket files there, not TCP ports:
+    nothing is reachable from the network, parallel kernels share no port, and ipykernel has no
+    reason to warn about unencrypted TCP on stderr.
+    """
+    config = Config()
+    # Stop the kernel at once when done: a polite shutdown of a kernel that imported PyTorch
+    # takes 2 to 3 seconds, a quarter of a short notebook's run, for every notebook of every student.
+    config.NotebookClient.shutdown_kernel = "immediate"
+    if sockets is not None:
+        # The path is absolute: the kernel runs in the notebook's folder, this process not.
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(sockets) / "kernel")
+    return config
+
+
 @contextmanager
 def kernel_settings(path: Path) -> Iterator[dict]:
-    """Settings for an nbclient ``NotebookClient`` (or a testbook) that runs the notebook at ``path``.
-
-    The kernel works in the notebook's folder and talks over local socket files, not TCP ports:
-    nothing is reachable from the network, and ipykernel has no reason to warn about unencrypted
-    TCP on stderr. The socket files live in a temporary folder while the context is open.
-    """
+    """Settings for an nbclient ``NotebookClient`` (or a testbook) that runs the notebook at ``path``:
+    ``kernel_config`` with socket files in a temporary folder while the context is open, and the
+    notebook's folder as the kernel's working folder."""
     with tempfile.TemporaryDirectory() as sockets:
         yield {
-            # The path is absolute: the kernel runs in the notebook's folder, this process not.
-            "config": Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}}),
+            "config": kernel_config(Path(sockets)),
             "kernel_name": "python3",
             "resources": {"metadata": {"path": str(path.parent)}},
-            # Stop the kernel at once when done: a polite shutdown of a kernel that imported
-            # PyTorch takes 2 to 3 seconds, a quarter of a short notebook's run.
-            "shutdown_kernel": "immediate",
         }
 
 

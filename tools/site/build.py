@@ -1,10 +1,11 @@
 """Build the static site of the series: run every notebook, render it with Sphinx, write site/.
 
-python tools/build_site.py [--notebooks notebooks/] [--out site/] [--without-solutions]
+python -m tools.site.build [--notebooks notebooks/] [--out site/] [--without-solutions]
 
-The notebooks are run here (tools/notebooks.py, one fresh kernel each), cleaned with nbgrader's
+The notebooks are run here (tools/series.py, one fresh kernel each), cleaned with nbgrader's
 own preprocessors (hidden tests always, solutions with --without-solutions), and rendered by
-Sphinx with MyST-NB and sphinx-book-theme (settings in tools/site/conf.py). The site works
+Sphinx with MyST-NB and sphinx-book-theme (settings in tools/site/sphinx/conf.py; the index from
+tools/site/templates/index.md.j2). The site works
 offline, opened from disk or from any static file host: MathJax is copied from a pinned package
 (see requirements-dev.txt), the theme bundles its icons, and a page that would still load anything
 from the internet is refused.
@@ -36,13 +37,16 @@ from sphinx.errors import SphinxError
 from sphinx.util.docutils import docutils_namespace
 
 import checks
-import setup_cell
-from course import copy_students_files
-from notebooks import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
+from tools import setup_cell
+from tools.grading.course import copy_students_files
+from tools import texts
+from tools.markup import is_grade, is_solution, without_solution_markers
+from tools.project import ASSIGNMENT
+from tools.series import NOTEBOOK_DIR, ROOT, NotebookError, cell_name, execute, notebook_paths
 
 SITE_DIR = ROOT / "site"
-CONF_DIR = Path(__file__).resolve().parent / "site"
-ZIP_NAME = "conv-im2col.zip"  # the same name and layout as `make assignment`'s release
+CONF_DIR = Path(__file__).resolve().parent / "sphinx"  # conf.py, _static/, _templates/
+ZIP_NAME = f"{ASSIGNMENT}.zip"  # the same name and layout as `make assignment`'s release
 # matplotlib's to_jshtml() players load Font Awesome 4 from a CDN for their buttons' icons; the
 # theme's own Font Awesome (bundled, offline) draws the same icons, so the link just goes.
 FONT_AWESOME_LINK = re.compile(r"<link\b[^>]*font-awesome[^>]*>")
@@ -53,8 +57,6 @@ REMOTE_LOAD = re.compile(
     r"""(https?:)?//""",
     re.IGNORECASE,
 )
-# nbgrader's marker comments (its preprocessors remove them; the tests check none is left).
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 # A mention of utils.py or of one of its helpers in a notebook's prose, not a link yet.
 UTILS_MENTION = re.compile(r"(?<!\[)`(utils(?:\.\w+)?)`(?!\])")
 
@@ -150,17 +152,13 @@ def prepare(path: Path, nb: nbformat.NotebookNode, solutions: bool) -> tuple[Pag
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     if not solutions:
         nb, _ = ClearSolutions().preprocess(nb, {})
-    markers = (ClearSolutions().begin_solution_delimeter, ClearSolutions().end_solution_delimeter)
     for index, cell in enumerate(nb.cells):
-        graded = cell.metadata.get("nbgrader", {})
-        if not solutions and cell.cell_type == "code" and (graded.get("solution") or graded.get("grade")):
+        if not solutions and cell.cell_type == "code" and (is_solution(cell) or is_grade(cell)):
             cell.outputs = []  # they would show the answer, or checks of a missing answer
-        if graded.get("grade"):  # the hidden tests' results for the grader go with their code
+        if is_grade(cell):  # the hidden tests' results for the grader go with their code
             cell.outputs = [out for out in cell.get("outputs", []) if checks.MIME not in out.get("data", {})]
         # Solutions shown: only their marker lines go (nbgrader has no preprocessor for that).
-        cell.source = "\n".join(
-            line for line in cell.source.split("\n") if not any(m in line for m in markers)
-        )
+        cell.source = without_solution_markers(cell.source)
         if cell.cell_type == "markdown":
             cell.source = UTILS_MENTION.sub(r"[`\1`](utils.md)", cell.source)
         for output in cell.get("outputs", []):
@@ -182,75 +180,33 @@ def first_figure(nb: nbformat.NotebookNode) -> tuple[bytes, str] | None:
 
 
 def index_page(pages: list[Page], src: Path, solutions: bool) -> tuple[str, str]:
-    """The index as MyST markdown (and the series' title): the README's introduction, one row
-    per notebook with its first figure and the time it takes, and how to run the series."""
+    """The index as MyST markdown (and the series' title), from templates/index.md.j2: the README's
+    introduction, one row per notebook with its first figure and the time it takes, and how to
+    run the series (the set-up commands of the release's README, tools/templates/setup.md.j2)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     intro = readme.split("\n## ", 1)[0].strip()
     title = intro.splitlines()[0].lstrip("# ").strip()
-    timed = any(page.seconds is not None for page in pages)
     rows = []
     for page in pages:
-        picture = first_figure(page.nb)
-        cell = ""
-        if picture is not None:
+        figure = first_figure(page.nb)
+        picture = ""
+        if figure is not None:
             (src / "_static" / "thumbs").mkdir(parents=True, exist_ok=True)
-            (src / "_static" / "thumbs" / f"{page.path.stem}.png").write_bytes(picture[0])
-            cell = f'<img src="_static/thumbs/{page.path.stem}.png" alt="{html.escape(picture[1])}">'
-        time_cell = f"<td>{page.seconds:.0f} s</td>" if page.seconds is not None else ""
-        rows.append(
-            f'<tr><td>{cell}</td><td><a href="{page.href}"><strong>{html.escape(page.title)}</strong></a>'
-            f"<br>{MarkdownIt().renderInline(page.description)}</td>{time_cell}</tr>"
-        )
-    time_header = '<th scope="col">Time to run</th>' if timed else ""
-    table = (
-        '<table class="table series-list">\n<thead><tr><th scope="col">First figure</th>'
-        f'<th scope="col">Notebook</th>{time_header}</tr></thead>\n<tbody>\n'
-        + "\n".join(rows)
-        + "\n</tbody>\n</table>"
+            (src / "_static" / "thumbs" / f"{page.path.stem}.png").write_bytes(figure[0])
+            picture = f'<img src="_static/thumbs/{page.path.stem}.png" alt="{html.escape(figure[1])}">'
+        description = MarkdownIt().renderInline(page.description)
+        rows.append({"picture": picture, "href": page.href, "title": page.title, "description": description,
+                     "seconds": page.seconds})  # fmt: skip
+    text = texts.render(
+        "site/templates/index.md.j2",
+        intro=intro,
+        rows=rows,
+        timed=any(page.seconds is not None for page in pages),
+        solutions=solutions,
+        zip_name=ZIP_NAME,
+        toctree=[page.path.stem for page in pages] + ["utils"],
+        **texts.setup_context("release"),
     )
-    shown = "with all its outputs" + ("" if solutions else "; the solutions of the exercises are left out")
-    toctree = "\n".join([page.path.stem for page in pages] + ["utils"])
-    text = f"""{intro}
-
-## The notebooks, in order
-
-Each page is the notebook run from top to bottom, {shown}.
-{"Each took the time shown to run on the machine that built this site." if timed else ""}
-
-{table}
-
-## Run it yourself
-
-Download {{download}}`the whole series <{ZIP_NAME}>` (the notebooks without outputs, the exercises
-without their solutions, `utils.py` and the data), or one notebook from its page (the download
-button at the top). Unzip it and set it up once in the folder it creates, in one of two ways.
-
-With Python 3.11 and pip:
-
-```bash
-python3 -m venv .venv
-.venv/bin/pip install -r requirements.txt -c constraints.txt
-.venv/bin/jupyter lab
-```
-
-Or with conda:
-
-```bash
-conda env create -f environment.yml
-conda activate conv-im2col
-jupyter lab
-```
-
-Open `01_...` and run the cells in order. Every notebook imports [`utils.py`](utils.md), the
-series' small helper module: read it next to the notebooks.
-
-```{{toctree}}
-:hidden:
-:maxdepth: 1
-
-{toctree}
-```
-"""
     return text, title
 
 

@@ -12,7 +12,7 @@ leave processes behind. ``nbgrader_config.py`` makes nbgrader start its kernels 
   from ``course/source``;
 - those originals once more, read-only, in ``/course``: the only folder of modules on its path
   before the environment's. Python starts with ``-P`` (and IPython honours it), so the working
-  folder is not on ``sys.path``: no file there, submitted or written by a cell, can replace
+  folder is not on the module search path: no file there, submitted or written by a cell, can replace
   ``ipykernel_launcher``, ``utils`` or any module the kernel or the checks import;
 - a private ``/tmp`` and home folder, each a tmpfs of a capped size (``tmp_size``,
   ``home_size``), and nothing else of the machine: no ``course/``, no other student, no
@@ -27,7 +27,7 @@ The kernel talks to nbgrader over IPC socket files in a folder shared into the s
 the grader runs as root, the kernel runs as an unprivileged user id of its own, so that the
 limits hold (root is exempt from the process limit) and it has no capabilities.
 
-``python tools/sandbox.py`` checks that sandboxes can be made here, and says what to install or
+``python -m tools.grading.sandbox`` checks that sandboxes can be made here, and says what to install or
 set if not (`make autograde` runs it first).
 """
 
@@ -47,11 +47,13 @@ import matplotlib
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, List, Unicode
 
+from tools.project import HELPER_FILES
+
 # The sandbox's home folder; the kernel works in HOME/<name of the notebook's folder>.
 HOME = "/home/student"
 # Where the kernel's home is prepared on the host side, read-only; copied into HOME at start.
 STAGE = "/stage"
-# The read-only originals (utils.py, data/) as the kernel imports them: first on its sys.path.
+# The read-only originals (utils.py, data/) as the kernel imports them: first on its module search path.
 MODULES = "/course"
 # Environment variables a kernel keeps (by name or prefix); everything else is cleared, so no
 # token or password of the grader's environment reaches student code.
@@ -290,7 +292,7 @@ class Sandbox:
 
 
 def _safe_path(kernel: list[str]) -> list[str]:
-    """``python -m module ...`` as ``python -P -m module ...``: the working folder off sys.path."""
+    """``python -m module ...`` as ``python -P -m module ...``: the working folder off the import path."""
     if len(kernel) > 1 and kernel[1] == "-m" and Path(kernel[0]).name.startswith("python"):
         return [kernel[0], "-P", *kernel[1:]]
     return kernel
@@ -342,7 +344,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     home_size = Integer(512 * 2**20, config=True, help="Bytes the sandbox's home folder may hold (a tmpfs).")
     read_only = List(
         Unicode(),
-        ["utils.py", "data"],
+        sorted({name.split("/")[0] for name in HELPER_FILES}),  # utils.py, checks.py, data
         config=True,
         help="Files and folders next to the notebook that the kernel sees read-only (the originals).",
     )

@@ -1,6 +1,6 @@
 """Collect the students' archives, trusting nothing in them: what `make collect` runs.
 
-    python tools/collect.py conv-im2col [--CourseDirectory.root=course ...]
+    python -m tools.grading.collect conv-im2col [--CourseDirectory.root=course ...]
 
 nbgrader's ``zip_collect`` with two plugins of ours (``nbgrader_config.py`` sets them, so a bare
 ``nbgrader zip_collect`` uses them too):
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     app.start()
     extractor = app.extractor_plugin_inst
     if not isinstance(extractor, SafeExtractor):
-        sys.exit("nbgrader_config.py does not set ZipCollectApp.extractor_plugin to collect.SafeExtractor")
+        sys.exit("nbgrader_config.py does not set ZipCollectApp.extractor_plugin to SafeExtractor")
     print(f"\nCollected {len(extractor.collected)} students:")
     for student, names in extractor.collected.items():
         print(f"  {student}: {len(names)} notebooks")
@@ -195,6 +195,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import collect  # the module nbgrader_config.py names, not this script's copy of it
+    from tools.grading import collect  # the module nbgrader_config.py names, not this script's copy of it
 
     sys.exit(collect.main())
