@@ -2,7 +2,7 @@
 #   make html   execute every notebook and build the static site
 #   make test   the whole test suite
 #   make lab    JupyterLab on the series
-#   make bench  time the convolutions against F.conv2d (table, targets, build/bench/*.png)
+#   make bench  time the convolutions, F.conv2d too (table, targets, build/bench/*.png)
 #   make bench-grading   grade N planted submissions at JOBS=1..cores (submissions/min, steps)
 #   make bench-series    run the series headless (RUNS=2): each notebook's time against its budget
 #   make assignment / collect / autograde   grade the series with nbgrader (docs/grading.md)
