@@ -51,7 +51,7 @@ def assert_every_check_passes(nb) -> None:
         assert text.startswith(CHECK_MARK) and text.count("\n") == 1, (grade_id(cell), text)
         payloads = scoring.published(cell.outputs)
         assert len(payloads) == 1 and json.loads(payloads[0])["outcomes"], grade_id(cell)
-        verdict = scoring.verdict(cell.source, cell.outputs)
+        verdict = scoring.verdict(scoring.GRADE_CALL.search(cell.source), cell.outputs)
         assert verdict is None, (grade_id(cell), verdict)
 
 

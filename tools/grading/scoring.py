@@ -35,12 +35,9 @@ def published(outputs: list) -> list[str]:
     ]
 
 
-def verdict(source: str, outputs: list) -> str | None | bool:
-    """None if the cell's part scores, the sentence if it does not; False for a cell that is not
-    graded through ``checks.grade``."""
-    call = GRADE_CALL.search(source)
-    if call is None:
-        return False
+def verdict(call: re.Match, outputs: list) -> str | None:
+    """The grader's verdict on a check cell: None if its part scores, else the sentence why not.
+    ``call`` is the cell's ``grader.grade(...)`` call (a match of ``GRADE_CALL``)."""
     notebook, part, function, seed = call.groups()
     payloads = published(outputs)
     if len(payloads) != 1:
@@ -50,19 +47,19 @@ def verdict(source: str, outputs: list) -> str | None | bool:
 
 
 def scored_outputs(source: str, outputs: list) -> list | None:
-    """The outputs a check cell keeps after scoring; None for a cell this step leaves alone."""
-    found = verdict(source, outputs)
-    if found is False:
+    """The outputs a check cell keeps after scoring; None for a cell this step leaves alone (one
+    that is not graded through ``checks.grade``)."""
+    call = GRADE_CALL.search(source)
+    if call is None:
         return None
-    if found is None:
-        name = GRADE_CALL.search(source).group(3)
+    why = verdict(call, outputs)
+    if why is None:
+        name = call.group(3)
         return [
             nbformat.v4.new_output("stream", name="stdout", text=f"\N{CHECK MARK} {name}: correct (graded)\n")
         ]
     return [
-        nbformat.v4.new_output(
-            "error", ename="CheckFailed", evalue=found, traceback=[f"\N{CROSS MARK} {found}"]
-        )
+        nbformat.v4.new_output("error", ename="CheckFailed", evalue=why, traceback=[f"\N{CROSS MARK} {why}"])
     ]
 
 
