@@ -6,13 +6,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 from traitlets.config import Config
 
 from tools.project import ROOT
+
+if TYPE_CHECKING:
+    import nbformat
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 
@@ -79,6 +80,12 @@ def execute(path: Path, timeout: int = 300) -> nbformat.NotebookNode:
     Returns the executed notebook. Raises ``NotebookError`` naming the notebook and the cell if
     any cell raises.
     """
+    # Imported here: nbformat's schema validation takes 2 s to import, and most users of this
+    # module (the course's layout on a hub, say) only want the notebooks' paths.
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
     nb = nbformat.read(path, as_version=4)
     with kernel_settings(path) as settings:
         try:
