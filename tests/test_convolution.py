@@ -160,7 +160,7 @@ def test_col2im_is_the_adjoint_of_im2col(random_geometries):
 
 
 def test_folding_ones_counts_the_windows_that_cover_each_pixel():
-    # The seed post's geometry: 32x32 input, 5x5 kernel, stride 1, no padding -> 28*28 windows.
+    # Notebook 04's geometry: 32x32 input, 5x5 kernel, stride 1, no padding -> 28*28 windows.
     counts = utils.col2im(np.ones((1, 25, 28 * 28)), 32, 5)[0, 0]
     assert counts.max() == 25 and counts[0, 0] == 1 and counts.sum() == 28 * 28 * 25
     # Stride 2 leaves the last row and column (31) out of every window: they get nothing back.

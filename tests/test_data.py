@@ -24,8 +24,8 @@ def test_the_sample_holds_the_first_20_test_images():
     assert len(sample) == 20
     assert sample.data.dtype == np.uint8 and sample.data.shape == (20, 32, 32, 3)
     assert sample.targets == LABELS
-    assert sample.classes[sample.targets[0]] == "cat"  # the post's first image
-    assert sample.classes[sample.targets[10]] == "airplane"  # the post's un-normalised image
+    assert sample.classes[sample.targets[0]] == "cat"  # notebook 04's image 0
+    assert sample.classes[sample.targets[10]] == "airplane"  # notebook 06's second image
     assert hashlib.sha256(utils.SAMPLE_PATH.read_bytes()).hexdigest() == SAMPLE_SHA256  # data/README.md
 
 
