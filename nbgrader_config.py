@@ -40,7 +40,6 @@ c.merge(kernel_config())
 # A cell's printed lines in one output per stream, however the kernel happened to flush them: on
 # a busy machine the same cell may send its lines in one message or several, and the feedback
 # page of one run would differ from the next (tests/test_grading.py compares them).
-c.Execute.coalesce_streams = True
 
 # A student who deleted a check cell is still graded on it: nbgrader puts it back.
 c.OverwriteCells.add_missing_cells = True

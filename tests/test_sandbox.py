@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from test_notebooks import PRINTS_IN_PIECES
 from traitlets.config import Config
 
 from attacks import processes_with
@@ -254,6 +255,20 @@ def test_a_cell_that_ignores_the_interrupt_costs_only_itself_and_what_follows(co
         0
     ].evalue
     assert processes_with("time.sleep(0.01)") == []
+
+
+def test_the_grading_step_merges_what_a_cell_prints_into_one_output_per_stream(course):
+    """ipykernel sends what a cell prints in as many pieces as it flushed, more on a busy
+    machine; merged, a student's feedback page is the same on every run. The step and its
+    settings as nbgrader_config.py gives them (a config file cannot set this one)."""
+    from nbgrader.preprocessors import Execute
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    (step,) = [s for s in config.Autograde.autograde_preprocessors if issubclass(s, Execute)]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PRINTS_IN_PIECES)])
+    nb, _ = step(config=config).preprocess(nb, {"metadata": {"path": str(course)}})
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", "a\nb\n"), ("stderr", "c\nd\n")]
 
 
 HOG = "b = bytearray(600 * 2**20); b[::4096] = bytes(len(b[::4096])); import time; time.sleep(60)"

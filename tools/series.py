@@ -64,13 +64,16 @@ def kernel_config(sockets: Path | None = None) -> Config:
 @contextmanager
 def kernel_settings(path: Path) -> Iterator[dict]:
     """Settings for an nbclient ``NotebookClient`` (or a testbook) that runs the notebook at ``path``:
-    ``kernel_config`` with socket files in a temporary folder while the context is open, and the
-    notebook's folder as the kernel's working folder."""
+    ``kernel_config`` with socket files in a temporary folder while the context is open, the
+    notebook's folder as the kernel's working folder, and each cell's stream outputs merged."""
     with tempfile.TemporaryDirectory() as sockets:
         yield {
             "config": kernel_config(Path(sockets)),
             "kernel_name": "python3",
             "resources": {"metadata": {"path": str(path.parent)}},
+            # One output per stream and cell, however often the busy kernel flushed what a cell
+            # printed: the pages are the same on every run (not a configurable trait of nbclient's).
+            "coalesce_streams": True,
         }
 
 

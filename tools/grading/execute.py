@@ -8,6 +8,9 @@ out (the grace period), or when the kernel died (say, killed for its memory), th
 stopped at once (its sandbox with it), the cell gets an error output that says why, and every
 cell after it gets one too, without running: those parts score zero, the parts before keep
 their scores, and nbgrader goes on with the next notebook and student.
+
+It also merges each cell's stream outputs, so that a feedback page is the same on every run
+(``coalesce_streams``, which only code can set).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
+from traitlets import Bool
 
 STOPPED = "KernelStopped"  # the ename of the error output the stopped cells get
 
@@ -28,6 +32,11 @@ def stopped_output(text: str) -> NotebookNode:
 class StoppingExecute(Execute):
     """Execute that stops a kernel which ignores the interrupt, and scores what is left zero."""
 
+    # ipykernel sends what a cell prints in as many pieces as it flushed, and how many depends
+    # on how busy the machine is: merged, the feedback page is the same on every run. nbclient's
+    # trait is not configurable (``c.Execute.coalesce_streams`` in a config file does nothing),
+    # so it is set here.
+    coalesce_streams = Bool(True)
     _stopped: str | None = None  # why the kernel was stopped (for the cells after it)
 
     def preprocess_cell(self, cell, resources, index):
