@@ -10,7 +10,6 @@ from pathlib import Path
 from nbgrader import utils
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
-from nbgrader.validator import Validator
 
 from tools.grading.collect import SafeCollector, SafeExtractor
 from tools.grading.execute import StoppingExecute
@@ -70,29 +69,22 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
         return cell, resources
 
 
-class SandboxedExecute(StoppingExecute):
-    """nbgrader's Execute step, with each kernel in a bubblewrap sandbox (tools/grading/sandbox.py), that
-    stops a kernel which ignores the interrupt (tools/grading/execute.py).
-
-    The sandbox shows the kernel a copy of the student's files and nothing else of the course,
-    and gives it no network; see tools/grading/sandbox.py and docs/grading.md.
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(kernel_manager_class=SandboxedKernelManager, **kwargs)
-
-
 # The sandbox's limits for each student kernel (memory, processes, file and tmpfs sizes, what is
 # read-only) are SandboxedKernelManager's settings, with their values and help in
 # tools/grading/sandbox.py; change one here, e.g. c.SandboxedKernelManager.memory_limit = 8 * 2**30.
 # The per-cell timeout is Execute.timeout, above.
 
-# `make autograde UNSAFE=1` sets UNSAFE_GRADING=1: grade with the grader's own rights.
-_execute = StoppingExecute if os.environ.get("UNSAFE_GRADING") == "1" else SandboxedExecute
+# Every kernel nbgrader starts here (autograde's, and `nbgrader validate`'s on a submission) runs
+# in a bubblewrap sandbox: a copy of the student's files and nothing else of the course, no
+# network (tools/grading/sandbox.py, docs/grading.md). `make autograde UNSAFE=1` sets
+# UNSAFE_GRADING=1: grade with the grader's own rights.
+if os.environ.get("UNSAFE_GRADING") != "1":
+    c.Execute.kernel_manager_class = SandboxedKernelManager
 
+# Grading's Execute step stops a kernel that ignores the interrupt (tools/grading/execute.py).
 _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrader's own list
-_steps[_steps.index(Execute)] = _execute
-_steps.insert(_steps.index(_execute) + 1, StderrIsNotAFailure)
+_steps[_steps.index(Execute)] = StoppingExecute
+_steps.insert(_steps.index(StoppingExecute) + 1, StderrIsNotAFailure)
 # A check cell's score is decided here, in the grader's process, from the results its hidden
 # block published; nothing else the kernel put in the cell counts (tools/grading/scoring.py).
 _steps.insert(_steps.index(StderrIsNotAFailure) + 1, ScoreInTheGrader)
@@ -104,6 +96,3 @@ c.Autograde.autograde_preprocessors = _steps
 # The feedback shows each part's score and sentence, not the hidden tests' code.
 _feedback = GenerateFeedback.class_traits()["preprocessors"].default()
 c.GenerateFeedback.preprocessors = [_feedback[0], HideHiddenTests, *_feedback[1:]]
-# `nbgrader validate` runs the notebook it checks in a sandbox too.
-_validate = Validator.class_traits()["preprocessors"].default()
-c.Validator.preprocessors = [_execute if step is Execute else step for step in _validate]

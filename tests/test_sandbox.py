@@ -271,6 +271,25 @@ def test_the_grading_step_merges_what_a_cell_prints_into_one_output_per_stream(c
     assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", "a\nb\n"), ("stderr", "c\nd\n")]
 
 
+def test_nbgrader_validate_runs_the_notebook_in_the_sandbox_too(course):
+    """`nbgrader validate` on a submission runs the student's code, as grading does: in the
+    sandbox too, where the course's other files are out of sight."""
+    from nbgrader.validator import Validator
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    gradebook = course.parents[2] / "gradebook.db"
+    check = nbformat.v4.new_code_cell(
+        f"import os\nassert not os.path.exists({str(gradebook)!r}), 'the gradebook is in sight'",
+        metadata={"nbgrader": {"grade": True, "solution": False, "locked": True, "task": False,
+                               "grade_id": "c", "points": 1,
+                               "schema_version": 3}},
+    )  # fmt: skip
+    nbformat.write(nbformat.v4.new_notebook(cells=[check]), course / "validated.ipynb")
+    assert gradebook.exists()
+    assert Validator(config=config).validate(str(course / "validated.ipynb")) == {}
+
+
 HOG = "b = bytearray(600 * 2**20); b[::4096] = bytes(len(b[::4096])); import time; time.sleep(60)"
 
 
