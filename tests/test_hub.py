@@ -260,6 +260,7 @@ def right_answers() -> dict:
 
 def test_a_course_round_trip_on_the_hub(machine, hub, browser):
     (SHOTS / "timeline.txt").unlink(missing_ok=True)
+    mark("the test starts (the users made, the hub and Chromium up)")
     env = environment(machine)
     python = str(machine["python"])
     course = Path(pwd.getpwnam(INSTRUCTOR).pw_dir) / "course"
