@@ -1,4 +1,5 @@
-"""The repository itself: pinned environment, clean notebooks, lint, documented commands."""
+"""The repository itself: pinned environment, clean notebooks, lint, documented commands, and
+config files whose every setting takes effect."""
 
 import ast
 import json
@@ -6,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tools.project import ROOT
@@ -132,3 +134,41 @@ def test_utils_stays_small_and_documents_every_public_function():
         assert len(docstring) > 40, f"utils.{node.name} needs a docstring"
     shapes = [node.name for node in public if "(N, " in (ast.get_docstring(node) or "")]
     assert {"conv2d_naive", "im2col", "conv2d_im2col", "col2im"} <= set(shapes), "docstrings give shapes"
+
+
+def configurables() -> dict[str, list[type]]:
+    """Class name -> the classes of that name that a configuration of the project can reach."""
+    import jupyterhub.app  # noqa: F401 (loads the hub's classes: spawners, authenticators, proxy)
+    import nbgrader.apps  # noqa: F401 (and nbgrader's, nbconvert's, nbclient's, jupyter_client's)
+    from traitlets.config import Configurable
+
+    found, todo = {}, [Configurable]
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.__name__, []).append(cls)
+        todo += cls.__subclasses__()
+    return found
+
+
+@pytest.mark.parametrize(
+    "config_file", ["nbgrader_config.py", "tools/hub/nbgrader_config.py", "tools/hub/jupyterhub_config.py"]
+)
+def test_every_setting_of_a_config_file_is_one_its_class_reads(config_file):
+    """traitlets ignores a value given to a trait that is not configurable, with one log line at
+    most: nbclient's coalesce_streams and nbgrader's Validator.preprocessors were two such
+    settings here, silently doing nothing. Each setting must name a configurable trait."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = ROOT / config_file
+    config = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    classes = configurables()
+    ignored = [
+        f"c.{section}.{name}"
+        for section, values in config.items()
+        for name in values
+        if not any(
+            cls.class_traits().get(name) is not None and cls.class_traits()[name].metadata.get("config")
+            for cls in classes.get(section, [])
+        )
+    ]
+    assert not ignored, f"{config_file} sets what no class reads: {ignored}"
