@@ -19,13 +19,14 @@ from pathlib import Path
 
 import nbformat
 
-from tools.series import NOTEBOOK_DIR, execute, notebook_paths
+from tools.series import NOTEBOOK_DIR, cell_name, execute, notebook_paths
 
 NOTEBOOK_BUDGET, SERIES_BUDGET = 15.0, 60.0  # seconds
 
 
-def cell_seconds(nb: nbformat.NotebookNode) -> list[tuple[float, int, str]]:
-    """(seconds, index, first line) of every executed code cell, from nbclient's timestamps."""
+def cell_seconds(path: Path, nb: nbformat.NotebookNode) -> list[tuple[float, str]]:
+    """(seconds, name) of every executed code cell of ``nb`` (run from ``path``), from nbclient's
+    timestamps; a cell is named as in every message of the project (``tools.series.cell_name``)."""
     timed = []
     for index, cell in enumerate(nb.cells):
         stamps = cell.metadata.get("execution", {})
@@ -33,7 +34,7 @@ def cell_seconds(nb: nbformat.NotebookNode) -> list[tuple[float, int, str]]:
             start, end = (
                 datetime.fromisoformat(stamps[k]) for k in ("iopub.execute_input", "shell.execute_reply")
             )
-            timed.append(((end - start).total_seconds(), index, (cell.source.splitlines() or [""])[0]))
+            timed.append(((end - start).total_seconds(), cell_name(path, index, cell)))
     return timed
 
 
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     for path, (seconds, nb) in best.items():
         verdict = "ok" if seconds < NOTEBOOK_BUDGET else "OVER"
         print(f"{path.name:40} {seconds:6.1f} s  (budget {NOTEBOOK_BUDGET:.0f} s: {verdict})")
-        for cell_time, index, line in sorted(cell_seconds(nb), reverse=True)[: args.cells]:
-            print(f"    {cell_time:5.1f} s  cell {index}: {line[:60]}")
+        for cell_time, name in sorted(cell_seconds(path, nb), reverse=True)[: args.cells]:
+            print(f"    {cell_time:5.1f} s  {name[:90]}")
         if seconds >= NOTEBOOK_BUDGET:
             missed.append(path.name)
     total = sum(seconds for seconds, _ in best.values())
