@@ -138,6 +138,44 @@ def test_nothing_a_kernel_starts_outlives_it(course):
     assert processes_with(TOKEN) == []
 
 
+# A grader process: starts one sandboxed kernel working in argv[1], then waits to be killed.
+GRADER = """
+import asyncio, sys, time
+from tools.grading.sandbox import SandboxedKernelManager
+asyncio.run(SandboxedKernelManager(kernel_name="python3").start_kernel(cwd=sys.argv[1]))
+time.sleep(600)
+"""
+
+
+# Seconds between the sandbox's first process and the kill; most at once, where the race was
+# (before the fix, 13 kills of 15 at 0.0 left a sandbox running).
+@pytest.mark.parametrize("delay", [0.0] * 10 + [0.01, 0.1, 1.0])
+def test_a_sandbox_ends_with_its_grader_even_one_killed_as_the_sandbox_starts(course, delay):
+    """A grading worker can die at any moment (killed for its memory, say): its kernel's sandbox
+    must end with it, or it runs for ever, holding the grader's output open (a `make test` hung
+    on that). bwrap's own --die-with-parent misses a grader killed while bwrap sets up; the
+    sandbox's lifeline does not. Here the grader is killed ``delay`` s after its sandbox's first
+    process appears."""
+    sandbox = f"{course}/utils.py"  # in the command line of the sandbox's processes, not the grader's
+    grader = subprocess.Popen([sys.executable, "-c", GRADER, str(course)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not processes_with(sandbox):
+            assert grader.poll() is None and time.monotonic() < deadline, "no sandbox started"
+            time.sleep(0.005)
+        time.sleep(delay)
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while processes_with(sandbox) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = processes_with(sandbox)
+    for pid in left:  # so that a failure leaves nothing behind either
+        os.kill(pid, 9)
+    assert left == [], f"the sandbox outlived its grader (killed {delay} s after it started)"
+
+
 def test_memory_processes_and_file_size_are_limited(course):
     memory, processes, files = run(
         course,

@@ -18,7 +18,8 @@ leave processes behind. ``nbgrader_config.py`` makes nbgrader start its kernels 
   ``home_size``), and nothing else of the machine: no ``course/``, no other student, no
   gradebook, no home folder of the grader;
 - no network (its own network namespace, so not even the grader's loopback) and its own
-  process namespace: everything it starts ends with it;
+  process namespace: everything it starts ends with it, and it ends with the grader process
+  that started it, whenever that one ends (the lifeline, see ``Sandbox.command``);
 - limits on memory, on the number of processes and threads, and on the size of a written file:
   per process (prlimit), and, where the system lets the grader make cgroups (``Cgroup``), on
   the memory (tmpfs included) and the processes of the whole sandbox.
@@ -219,6 +220,9 @@ class Sandbox:
         self.home = self.root / "home"  # the kernel's home folder
         self.work = self.home / cwd.name  # the kernel's working folder
         self.uid = 100_000 + secrets.randbelow(1_000_000_000)  # used only when grading as root
+        # The lifeline: a pipe whose one writer is this process (its end closes on exec, so no
+        # other program inherits it); the sandbox reads the other end (see ``command``).
+        self.lifeline, self._lifeline_writer = os.pipe()
         self._fill()
 
     def _fill(self) -> None:
@@ -275,7 +279,17 @@ class Sandbox:
         options += [*_with_parents(sockets, made), "--bind", sockets, sockets, "--chdir", workdir]
         options += ["--remount-ro", "/"]  # the sandbox's root: no new folder on the module path
         # The kernel's user copies the prepared home into the capped tmpfs, then becomes the kernel.
-        start = ["sh", "-c", f'cp -R {STAGE}/. {HOME}/ && exec "$@"', "sh"]
+        # Its standard input is the lifeline (``launch``); a watcher beside the kernel reads it and,
+        # when it ends, kills every process of the sandbox. It ends when this process does, at
+        # whatever moment: bwrap's --die-with-parent misses a grader killed while bwrap is still
+        # setting up (bubblewrap issue 633), which left the sandbox running for ever.
+        watcher = "(cat <&3 >/dev/null; kill -9 -1) &"
+        start = [
+            "sh",
+            "-c",
+            f'exec 3<&0 </dev/null; {watcher} cp -R {STAGE}/. {HOME}/ && exec "$@" 3<&-',
+            "sh",
+        ]
         return [
             *options,
             "--",
@@ -287,7 +301,13 @@ class Sandbox:
             *_safe_path(kernel),
         ]
 
+    def launched(self) -> None:
+        """The kernel has started with the lifeline's reading end: this process keeps the writing end."""
+        os.close(self.lifeline)
+
     def remove(self) -> None:
+        """Cut the lifeline (the watcher stops what may be left), remove the private folders."""
+        os.close(self._lifeline_writer)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -365,6 +385,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         # Interrupt through the kernel's control channel: the kernel runs in a session of its own.
         self.kernel_spec.interrupt_mode = "message"
         return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        try:  # the sandbox's standard input is its lifeline (``Sandbox.command``)
+            await super()._async_launch_kernel(kernel_cmd, **kw | {"stdin": self._sandbox.lifeline})
+        finally:
+            self._sandbox.launched()
 
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
