@@ -199,7 +199,9 @@ def test_a_killed_worker_leaves_the_gradebook_consistent_and_the_student_is_grad
     plant(course, {"killed": "slow"})
     run = grade(course, "--jobs", "2", wait=False)
     worker_grading(course, "killed").kill()
-    out, _ = run.communicate()
+    # Its output ends when grade.py and everything it started have: a sandbox that outlived its
+    # killed worker once kept it open until pytest's 15-minute timeout.
+    out, _ = run.communicate(timeout=300)
     assert run.returncode == 1, out
     assert re.search(r"FAILED killed: KilledWorker", out), out
     assert_same(snapshot(course), before)  # the others untouched, nothing half-written for "killed"
