@@ -20,6 +20,7 @@ from test_notebooks import PRINTS_IN_PIECES
 from traitlets.config import Config
 
 from attacks import processes_with
+from tools.grading.grade import load_config
 from tools.grading.sandbox import SandboxedKernelManager, sandbox_problem
 from tools.series import ROOT, kernel_config
 
@@ -300,9 +301,8 @@ def test_the_grading_step_merges_what_a_cell_prints_into_one_output_per_stream(c
     machine; merged, a student's feedback page is the same on every run. The step and its
     settings as nbgrader_config.py gives them (a config file cannot set this one)."""
     from nbgrader.preprocessors import Execute
-    from traitlets.config.loader import PyFileConfigLoader
 
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    config = load_config(ROOT / "nbgrader_config.py", course, None)  # as the grader loads it
     (step,) = [s for s in config.Autograde.autograde_preprocessors if issubclass(s, Execute)]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PRINTS_IN_PIECES)])
     nb, _ = step(config=config).preprocess(nb, {"metadata": {"path": str(course)}})
@@ -313,9 +313,8 @@ def test_nbgrader_validate_runs_the_notebook_in_the_sandbox_too(course):
     """`nbgrader validate` on a submission runs the student's code, as grading does: in the
     sandbox too, where the course's other files are out of sight."""
     from nbgrader.validator import Validator
-    from traitlets.config.loader import PyFileConfigLoader
 
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    config = load_config(ROOT / "nbgrader_config.py", course, None)
     gradebook = course.parents[2] / "gradebook.db"
     check = nbformat.v4.new_code_cell(
         f"import os\nassert not os.path.exists({str(gradebook)!r}), 'the gradebook is in sight'",

@@ -279,10 +279,11 @@ class Sandbox:
         options += [*_with_parents(sockets, made), "--bind", sockets, sockets, "--chdir", workdir]
         options += ["--remount-ro", "/"]  # the sandbox's root: no new folder on the module path
         # The kernel's user copies the prepared home into the capped tmpfs, then becomes the kernel.
-        # Its standard input is the lifeline (``launch``); a watcher beside the kernel reads it and,
-        # when it ends, kills every process of the sandbox. It ends when this process does, at
-        # whatever moment: bwrap's --die-with-parent misses a grader killed while bwrap is still
-        # setting up (bubblewrap issue 633), which left the sandbox running for ever.
+        # Its standard input is the lifeline (given in ``SandboxedKernelManager._async_launch_kernel``);
+        # a watcher beside the kernel reads it and, when it ends, kills every process of the
+        # sandbox. It ends when this process does, at whatever moment: bwrap's --die-with-parent
+        # misses a grader killed while bwrap is still setting up (bubblewrap issue 633), which
+        # left the sandbox running for ever.
         watcher = "(cat <&3 >/dev/null; kill -9 -1) &"
         start = [
             "sh",
