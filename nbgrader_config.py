@@ -36,9 +36,6 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.iopub_timeout = 30
 # Kernels are started and stopped as everywhere else in the project (stopped at once when done).
 c.merge(kernel_config())
-# A cell's printed lines in one output per stream, however the kernel happened to flush them: on
-# a busy machine the same cell may send its lines in one message or several, and the feedback
-# page of one run would differ from the next (tests/test_grading.py compares them).
 
 # A student who deleted a check cell is still graded on it: nbgrader puts it back.
 c.OverwriteCells.add_missing_cells = True
@@ -81,7 +78,9 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
 if os.environ.get("UNSAFE_GRADING") != "1":
     c.Execute.kernel_manager_class = SandboxedKernelManager
 
-# Grading's Execute step stops a kernel that ignores the interrupt (tools/grading/execute.py).
+# Grading's Execute step stops a kernel that ignores the interrupt, and merges a cell's printed
+# lines into one output per stream however the busy kernel flushed them, so that the feedback
+# page is the same on every run (tools/grading/execute.py; no setting in this file can do that).
 _steps = Autograde.class_traits()["autograde_preprocessors"].default()  # nbgrader's own list
 _steps[_steps.index(Execute)] = StoppingExecute
 _steps.insert(_steps.index(StoppingExecute) + 1, StderrIsNotAFailure)
