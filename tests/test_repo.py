@@ -65,6 +65,15 @@ def test_students_pins_are_the_maintainers_without_their_tools():
     )
 
 
+def test_notebook_tooling_starts_without_the_iri_parser_it_does_not_use():
+    """The Makefile's SLOW_IMPORTS are out of .venv: jsonschema (through nbformat) would build
+    rfc3987-syntax's IRI parser in every Jupyter, nbgrader and grading process, 1.4 s each."""
+    probe = "import sys, nbformat, jupyter_server; print(*{m.split('.')[0] for m in sys.modules})"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert not loaded & {"rfc3987_syntax", "lark"}, "run `make test`: its install removes them"
+
+
 def test_committed_notebooks_carry_no_outputs():
     for path in sorted((ROOT / "notebooks").glob("**/*.ipynb")):
         nb = json.loads(path.read_text())
