@@ -64,9 +64,12 @@ lint: $(VENV)/installed
 
 # constraints.txt: every package of .venv, pinned. constraints-students.txt: the part of it that
 # requirements.txt pulls in (pip's dry run of a student's install), which the students' release
-# ships as its constraints.txt.
+# ships as its constraints.txt. The SLOW_IMPORTS are put back while pip freezes: pip installs
+# them before make takes them out, so they are pinned like every other package.
 lock: $(VENV)/installed
+	$(PYTHON) -m pip install --quiet $(SLOW_IMPORTS) -c constraints.txt
 	{ sed -n '1,3p' constraints.txt; $(PYTHON) -m pip freeze --exclude-editable; } > constraints.new
+	$(PYTHON) -m pip uninstall --quiet --yes $(SLOW_IMPORTS)
 	mv constraints.new constraints.txt
 	$(PYTHON) -m tools.students_constraints
 
