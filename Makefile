@@ -18,11 +18,12 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # maintainers' on top (requirements-dev.txt: tests, lint, the site, grading). Both install
 # utils.py in editable mode (pyproject.toml), so `import utils` works from notebooks/.
 #
-# Then one package comes out again. jsonschema, which every Jupyter and nbgrader process imports
-# (nbformat validates notebooks with it), imports rfc3987-syntax when it is there, and that builds
-# a parser for IRIs on import: 1.4 s of CPU in each of those processes, for one JSON Schema format
-# ("iri") that nothing here checks (python-jsonschema/jsonschema#1428). jupyter-events asks for it
-# through jsonschema[format-nongpl]; without it, jsonschema skips that format and nothing else.
+# Then rfc3987-syntax comes out again (with lark, which only it needs). jsonschema, which every
+# Jupyter and nbgrader process imports (nbformat validates notebooks with it), imports
+# rfc3987-syntax when it is there, and that builds a parser for IRIs on import: 1.4 s of CPU in
+# each of those processes, for one JSON Schema format ("iri") that nothing here checks
+# (python-jsonschema/jsonschema#1428). jupyter-events asks for it through
+# jsonschema[format-nongpl]; without it, jsonschema skips that format and nothing else.
 SLOW_IMPORTS := rfc3987-syntax lark
 $(VENV)/installed-students: requirements.txt constraints.txt pyproject.toml Makefile
 	test -x $(PYTHON) || python3 -m venv $(VENV)
