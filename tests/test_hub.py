@@ -40,8 +40,8 @@ from playwright.sync_api import Error as PlaywrightError
 from tools.series import ROOT, notebook_paths
 
 # Ranked first of the slow modules (the number only orders them, see conftest.py): the round trip
-# took 61 s alone on 2 cores, 63, 53 and 60 s inside three fresh clones' `make test` (2026-12-06;
-# 87 to 124 s before the Makefile took out the IRI parser every Jupyter process used to build).
+# took 61 s alone on 2 cores, 53 to 77 s inside five fresh clones' `make test` (2026-12-06; 87 to
+# 124 s in three before the Makefile took out the IRI parser every Jupyter process used to build).
 pytestmark = pytest.mark.slow(150)
 
 ASSIGNMENT = "conv-im2col"
